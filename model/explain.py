@@ -1,0 +1,139 @@
+"""Exact explanations in the proposal's own fields.
+
+Contributions are in calibrated log-odds, one per configured feature (one-hot and
+missing-indicator columns are summed back into the field they came from), so that
+`base_logit + contributions.sum() == logit` holds exactly. For people they are also
+given in probability points: each log-odds contribution times the secant slope
+(p - p_base) / (logit - base_logit), which keeps every sign and sums exactly to
+`p - p_base`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from model.calibration import sigmoid
+from model.schema import Column
+from model.scorer import ScoringModel
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Scores and per-feature contributions for a batch of proposals."""
+
+    features: tuple[str, ...]
+    base_logit: float
+    logit: np.ndarray  # (n,)
+    contributions: np.ndarray  # (n, F) calibrated log-odds
+
+    @property
+    def base_probability(self) -> float:
+        """The model's probability for an average training proposal."""
+        return float(sigmoid(self.base_logit))
+
+    @property
+    def probability(self) -> np.ndarray:
+        """Calibrated impact probabilities."""
+        return sigmoid(self.logit)
+
+    @property
+    def points(self) -> np.ndarray:
+        """Contributions in probability points; each row sums to p - base_probability."""
+        delta = self.logit - self.base_logit
+        p0 = self.base_probability
+        tiny = np.abs(delta) < 1e-9
+        slope = np.where(tiny, p0 * (1 - p0),
+                         (self.probability - p0) / np.where(tiny, 1.0, delta))
+        return self.contributions * slope[:, None]
+
+
+def explain(model: ScoringModel, proposals: pd.DataFrame) -> Explanation:
+    """Exact per-feature contributions in calibrated log-odds for validated proposals."""
+    X = model.encoder.transform(proposals)
+    margin, base_margin, shares = model.column_contributions(X)
+    slope = model.calibration.slope
+    groups = model.encoder.groups_
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    by_feature = np.add.reduceat(shares, starts, axis=1) * slope if shares.size else shares
+    return Explanation(
+        features=model.encoder.feature_names,
+        base_logit=float(model.calibration.logit(np.array([base_margin]))[0]),
+        logit=model.calibration.logit(margin),
+        contributions=by_feature,
+    )
+
+
+def _format_number(value: float) -> str:
+    if float(value).is_integer():
+        return f"{int(value):,}".replace(",", " ")
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def display_value(column: Column, value: Any) -> Any:
+    """The proposal's value as shown to people and in JSON (None when missing)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if column.type == "boolean":
+        return bool(value)
+    if column.is_numeric:
+        return int(value) if float(value).is_integer() else float(value)
+    return value
+
+
+def describe(column: Column, value: Any) -> str:
+    """A reason's wording in the team's language: 'No action plan', 'Partner commits 0.5 FTE'."""
+    shown = display_value(column, value)
+    if shown is None:
+        return f"{column.label}: not given"
+    if column.type == "boolean":
+        text = column.when_true if shown else column.when_false
+        return text or f"{column.label}: {'yes' if shown else 'no'}"
+    if column.is_numeric:
+        shown = _format_number(float(shown))
+    template = column.describe or f"{column.label}: {{value}}"
+    return template.format(value=str(shown).replace("_", " "))
+
+
+def reasons(explanation: Explanation, row: int, proposals: pd.DataFrame,
+            columns: dict[str, Column], top: int) -> tuple[list[dict[str, Any]], ...]:
+    """Every feature's contribution for one proposal, and its top reasons for and against."""
+    points = explanation.points[row]
+    record = proposals.iloc[row]
+    items = [
+        {"feature": name, "label": describe(columns[name], record.get(name)),
+         "value": display_value(columns[name], record.get(name)),
+         "logit": float(explanation.contributions[row, j]), "points": float(points[j])}
+        for j, name in enumerate(explanation.features)
+    ]
+    ranked = sorted(items, key=lambda item: -abs(item["logit"]))
+    upward = [item for item in ranked if item["logit"] > 1e-12][:top]
+    downward = [item for item in ranked if item["logit"] < -1e-12][:top]
+    return items, upward, downward
+
+
+def global_importance(explanation: Explanation, encoded: dict[str, np.ndarray]
+                      ) -> list[dict[str, Any]]:
+    """Mean absolute contribution per feature, with the direction of its effect.
+
+    `encoded` maps a numeric or boolean feature to its values; the direction is the
+    sign of the correlation between value and contribution ("higher raises").
+    """
+    rows = []
+    for j, name in enumerate(explanation.features):
+        contribution = explanation.contributions[:, j]
+        direction = "depends on the category"
+        values = encoded.get(name)
+        if values is not None:
+            ok = np.isfinite(values)
+            spread = ok.sum() > 2 and np.std(values[ok]) > 0 and np.std(contribution[ok]) > 0
+            corr = float(np.corrcoef(values[ok], contribution[ok])[0, 1]) if spread else 0.0
+            direction = ("higher raises" if corr > 0.05 else
+                         "higher lowers" if corr < -0.05 else "mixed or none")
+        rows.append({"feature": name, "mean_abs_logit": float(np.abs(contribution).mean()),
+                     "mean_logit": float(contribution.mean()), "direction": direction})
+    return sorted(rows, key=lambda r: -r["mean_abs_logit"])

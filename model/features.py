@@ -1,0 +1,227 @@
+"""Feature encoding from the configuration: proposals in their own fields to a numeric matrix.
+
+The encoder is numpy-only so that scoring never imports scikit-learn. Every output
+column belongs to exactly one configured feature (`groups_`), which is what lets
+explanations be summed back to the proposal's own fields instead of one-hot columns.
+
+- categories (closed and open): one column per level seen at least
+  `rare_level_min_count` times, plus an `other` column for rare and unseen levels;
+- ordinals: their position in the configured order;
+- booleans and numbers: the value (log1p for skewed counts), the training median
+  where missing, and a missing-value indicator for optional columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from model.schema import Column
+
+OTHER = "__other__"
+MISSING = "__missing__"
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """How one configured feature is encoded once fitted."""
+
+    name: str
+    kind: str  # "category", "ordinal", "boolean" or "numeric"
+    levels: tuple[str, ...] = ()  # one-hot levels kept (categories), or the order (ordinals)
+    seen: tuple[str, ...] = ()  # every level met in training, for novelty flags
+    fill: float = 0.0  # value used where missing, in encoded units
+    log: bool = False
+    indicator: bool = False  # an extra column flags missing values
+    low: float = float("nan")  # training range, in the proposal's own units
+    high: float = float("nan")
+    monotone: int = 0
+
+    @property
+    def columns(self) -> list[str]:
+        """Names of the encoded columns this feature produces."""
+        if self.kind == "category":
+            return [f"{self.name}={level}" for level in (*self.levels, OTHER)]
+        return [self.name] + ([f"{self.name}__missing"] if self.indicator else [])
+
+
+def _kind(column: Column) -> str:
+    if column.type in ("category", "open_category"):
+        return "category"
+    if column.type == "ordinal":
+        return "ordinal"
+    if column.type == "boolean":
+        return "boolean"
+    return "numeric"
+
+
+def _as_levels(values: pd.Series) -> pd.Series:
+    return values.astype(object).where(values.notna(), MISSING)
+
+
+def _column(proposals: pd.DataFrame, name: str) -> pd.Series:
+    """A feature's values; an optional column left out of the file is entirely missing."""
+    if name in proposals:
+        return proposals[name]
+    return pd.Series([None] * len(proposals), index=proposals.index, dtype=object)
+
+
+def _median(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(np.median(finite)) if finite.size else 0.0
+
+
+class FeatureEncoder:
+    """Turns validated proposals into the model's numeric matrix.
+
+    Build unfitted with the configured feature columns, `fit` on training proposals,
+    then `transform` any proposals (unseen levels and missing values never fail).
+    """
+
+    def __init__(self, features: Sequence[Column], *, rare_level_min_count: int = 5) -> None:
+        self.features = tuple(features)
+        self.rare_level_min_count = rare_level_min_count
+
+    def fit(self, proposals: pd.DataFrame) -> FeatureEncoder:
+        """Learn levels, fill values and training ranges; returns self."""
+        self.specs_ = tuple(self._fit_one(col, proposals[col.name]) for col in self.features)
+        self._index()
+        return self
+
+    def _fit_one(self, column: Column, values: pd.Series) -> FeatureSpec:
+        kind = _kind(column)
+        optional = column.required != "yes"
+        if kind == "category":
+            counts = _as_levels(values).value_counts()
+            kept = [lvl for lvl, n in counts.items() if n >= self.rare_level_min_count]
+            order = list(column.values) + sorted(set(kept) - set(column.values))
+            levels = tuple(lvl for lvl in order if lvl in kept)
+            return FeatureSpec(column.name, kind, levels=levels,
+                               seen=tuple(sorted(map(str, counts.index))))
+        encoded = self._encode_values(column, kind, values)
+        raw = self._raw_numbers(kind, column, values)
+        finite = raw[np.isfinite(raw)]
+        return FeatureSpec(
+            column.name, kind,
+            levels=column.values if kind == "ordinal" else (),
+            fill=_median(encoded), log=column.log and kind == "numeric",
+            indicator=optional,
+            low=float(finite.min()) if finite.size else float("nan"),
+            high=float(finite.max()) if finite.size else float("nan"),
+            monotone=column.monotone,
+        )
+
+    @staticmethod
+    def _raw_numbers(kind: str, column: Column, values: pd.Series) -> np.ndarray:
+        if kind == "ordinal":
+            position = {v: float(i) for i, v in enumerate(column.values)}
+            return np.array([position.get(v, np.nan) for v in values], dtype=float)
+        return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+    def _encode_values(self, column: Column, kind: str, values: pd.Series) -> np.ndarray:
+        raw = self._raw_numbers(kind, column, values)
+        if kind == "numeric" and column.log:
+            return np.log1p(np.clip(raw, 0.0, None))
+        return raw
+
+    def _index(self) -> None:
+        names: list[str] = []
+        groups: list[int] = []
+        monotone: list[int] = []
+        for i, spec in enumerate(self.specs_):
+            cols = spec.columns
+            names += cols
+            groups += [i] * len(cols)
+            monotone += [spec.monotone] + [0] * (len(cols) - 1)
+            if spec.kind == "category":
+                monotone[-len(cols):] = [0] * len(cols)
+        self.columns_ = tuple(names)
+        self.groups_ = np.asarray(groups, dtype=np.int64)
+        self.monotone_ = np.asarray(monotone, dtype=np.int64)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The configured features, in the order explanations use."""
+        return tuple(spec.name for spec in self.specs_)
+
+    def transform(self, proposals: pd.DataFrame) -> np.ndarray:
+        """Encode proposals as a float matrix with one column per `columns_` entry."""
+        blocks = [self._transform_one(spec, col, _column(proposals, spec.name))
+                  for spec, col in zip(self.specs_, self.features, strict=True)]
+        return np.hstack(blocks) if blocks else np.empty((len(proposals), 0))
+
+    def _transform_one(self, spec: FeatureSpec, column: Column, values: pd.Series) -> np.ndarray:
+        n = len(values)
+        if spec.kind == "category":
+            levels = _as_levels(values).to_numpy()
+            out = np.zeros((n, len(spec.levels) + 1))
+            index = {lvl: j for j, lvl in enumerate(spec.levels)}
+            cols = np.array([index.get(lvl, len(spec.levels)) for lvl in levels], dtype=np.int64)
+            out[np.arange(n), cols] = 1.0
+            return out
+        encoded = self._encode_values(column, spec.kind, values)
+        missing = ~np.isfinite(encoded)
+        value = np.where(missing, spec.fill, encoded)
+        if not spec.indicator:
+            return value[:, None]
+        return np.column_stack([value, missing.astype(float)])
+
+    def flags(self, proposals: pd.DataFrame) -> list[list[dict[str, Any]]]:
+        """Per proposal: novel categories, values outside the training range, missing values."""
+        result: list[list[dict[str, Any]]] = [[] for _ in range(len(proposals))]
+        for spec in self.specs_:
+            values = _column(proposals, spec.name).tolist()
+            for i, value in enumerate(values):
+                flag = self._flag(spec, value)
+                if flag:
+                    result[i].append({"feature": spec.name, "kind": flag, "value": value})
+        return result
+
+    @staticmethod
+    def _flag(spec: FeatureSpec, value: Any) -> str | None:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return "missing" if spec.indicator else None
+        if spec.kind == "category":
+            return None if value in spec.seen else "novel_category"
+        if spec.kind == "ordinal":
+            return None
+        number = float(value)
+        if np.isfinite(spec.low) and not spec.low <= number <= spec.high:
+            return "outside_training_range"
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fitted state as plain JSON-ready data."""
+        return {"rare_level_min_count": self.rare_level_min_count,
+                "specs": [_spec_to_dict(s) for s in self.specs_]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], features: Sequence[Column]) -> FeatureEncoder:
+        """Rebuild a fitted encoder from `to_dict` output and the configured columns."""
+        by_name = {c.name: c for c in features}
+        specs = tuple(_spec_from_dict(s) for s in data["specs"])
+        encoder = cls([by_name[s.name] for s in specs],
+                      rare_level_min_count=int(data["rare_level_min_count"]))
+        encoder.specs_ = specs
+        encoder._index()
+        return encoder
+
+
+def _spec_to_dict(spec: FeatureSpec) -> dict[str, Any]:
+    out = dict(spec.__dict__)
+    out["levels"], out["seen"] = list(spec.levels), list(spec.seen)
+    for key in ("low", "high", "fill"):
+        out[key] = None if np.isnan(out[key]) else float(out[key])
+    return out
+
+
+def _spec_from_dict(data: dict[str, Any]) -> FeatureSpec:
+    values = dict(data)
+    values["levels"], values["seen"] = tuple(data["levels"]), tuple(data["seen"])
+    for key in ("low", "high", "fill"):
+        values[key] = float("nan") if values[key] is None else float(values[key])
+    return FeatureSpec(**values)

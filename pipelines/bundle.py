@@ -1,0 +1,163 @@
+"""The model bundle: a directory that holds a scoring model with no executable content.
+
+Layout: `model.json` (encoder, model kind, calibration), `arrays.npz` (numbers only,
+read with allow_pickle=False), `config.yaml` (the configuration it was trained
+with), `training.json` (metrics, importance, evidence for reports) and
+`manifest.json`, which lists every file with its sha256. A bundle is loaded only
+after every digest matches, so a flipped byte or a swapped file is refused before
+anything in it is used. Importing this module never imports scikit-learn or MLflow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from model.schema import Config, parse_config
+from model.scorer import ScoringModel
+
+FORMAT = "partnerscore-bundle/1"
+MANIFEST = "manifest.json"
+FILES = ("model.json", "arrays.npz", "config.yaml", "training.json")
+
+
+class BundleError(Exception):
+    """A model bundle is missing, altered or not a partnerscore bundle (exit status 3)."""
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A verified, loaded model bundle."""
+
+    path: Path
+    model: ScoringModel
+    config: Config
+    training: dict[str, Any]
+    manifest: dict[str, Any]
+
+    @property
+    def registry(self) -> dict[str, Any]:
+        """Name, version and URI of the registered model, when exported from the registry."""
+        return dict(self.manifest.get("registry") or {})
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_write(path: Path, data: bytes) -> None:
+    with path.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def write_bundle(directory: Path, model: ScoringModel, config_text: str,
+                 training: dict[str, Any], registry: dict[str, Any] | None = None) -> Path:
+    """Write a bundle into an empty or new directory; returns the directory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    meta, arrays = model.to_parts()
+    buffer = io.BytesIO()
+    np.savez(buffer, allow_pickle=False, **arrays)
+    contents = {
+        "model.json": json.dumps(meta, indent=1, sort_keys=True).encode(),
+        "arrays.npz": buffer.getvalue(),
+        "config.yaml": config_text.encode("utf-8"),
+        "training.json": json.dumps(training, indent=1, sort_keys=True, default=str).encode(),
+    }
+    for name, data in contents.items():
+        _fsync_write(directory / name, data)
+    manifest = {"format": FORMAT, "files": {n: sha256_file(directory / n) for n in FILES},
+                "registry": registry or {}}
+    _fsync_write(directory / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
+    return directory
+
+
+def verify(directory: Path) -> dict[str, Any]:
+    """Check the manifest and every file's sha256; returns the manifest.
+
+    Raises:
+        BundleError: when anything is missing, unexpected or altered.
+    """
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"{directory}: no readable {MANIFEST}; not a partnerscore model") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BundleError(f"{directory}: unknown model format; expected {FORMAT}")
+    files = manifest.get("files") or {}
+    if set(files) != set(FILES):
+        raise BundleError(f"{directory}: the manifest must list exactly {', '.join(FILES)}")
+    for name, expected in files.items():
+        path = directory / name
+        if not path.is_file() or path.is_symlink():
+            raise BundleError(f"{directory}: {name} is missing")
+        if sha256_file(path) != expected:
+            raise BundleError(f"{directory}: {name} does not match its sha256 in the manifest; "
+                              "the model was altered or damaged and will not be loaded")
+    return manifest
+
+
+def load_bundle(directory: str | Path) -> Bundle:
+    """Verify, then load a bundle. Nothing in it can run code: JSON, YAML and plain arrays."""
+    path = Path(directory)
+    manifest = verify(path)
+    try:
+        config = parse_config(yaml.safe_load((path / "config.yaml").read_text("utf-8")))
+        meta = json.loads((path / "model.json").read_text("utf-8"))
+        training = json.loads((path / "training.json").read_text("utf-8"))
+        with np.load(path / "arrays.npz", allow_pickle=False) as arrays:
+            model = ScoringModel.from_parts(meta, dict(arrays), config.features)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BundleError(f"{path}: the model files are inconsistent: {exc}") from exc
+    return Bundle(path, model, config, training, manifest)
+
+
+def export_champion(source: Path, target: Path, registry: dict[str, Any]) -> Path:
+    """Copy a verified bundle to `target` atomically, recording where it came from.
+
+    `target` is a symbolic link to a versioned directory beside it; the link is
+    swapped in one rename, so readers see the old champion or the new one, never
+    a mixture.
+    """
+    verify(source)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    exports = target.parent / "exports"
+    exports.mkdir(exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=f"v{registry.get('version', 'x')}-", dir=exports))
+    for name in FILES:
+        shutil.copyfile(source / name, staged / name)
+    manifest = json.loads((source / MANIFEST).read_text("utf-8"))
+    manifest["registry"] = registry
+    _fsync_write(staged / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
+    verify(staged)
+    link = target.parent / f".{target.name}.{os.getpid()}.tmp"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(staged.relative_to(target.parent))
+    os.replace(link, target)
+    _fsync_dir(target.parent)
+    return target
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,181 @@
+"""The `partnerscore` command: thin handlers that parse options and delegate to typed jobs.
+
+Exit status: 0 success; 1 unexpected failure; 2 bad input (data, configuration or
+too little data to train); 3 a model that is missing, altered or untrusted.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from model.errors import TrainingRefused
+from model.schema import Config, ConfigError
+from model.validation import ContractError
+from pipelines.settings import Workspace, load_config
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Score partnership proposals by their probability of real impact, "
+                       "with the reasons, from your trial periods' outcomes.")
+
+WorkspaceOpt = Annotated[Path | None, typer.Option(
+    "--workspace", help="Team workspace (default: $PARTNERSCORE_WORKSPACE or "
+                        "./partnerscore-workspace).")]
+ConfigOpt = Annotated[Path | None, typer.Option(
+    "--config", help="Configuration file (columns, labels, modelling options); default: "
+                     "the one shipped with partnerscore.")]
+
+
+class Context:
+    """Options given before the command name."""
+
+    workspace: Path | None = None
+    config: Path | None = None
+
+
+@app.callback()
+def _main(workspace: WorkspaceOpt = None, config: ConfigOpt = None) -> None:
+    Context.workspace, Context.config = workspace, config
+
+
+def _workspace(option: Path | None) -> Workspace:
+    return Workspace.resolve(option or Context.workspace)
+
+
+def _config(option: Path | None) -> tuple[Config, str]:
+    from pipelines.settings import default_config_text
+
+    path = option or Context.config
+    config = load_config(path)
+    return config, (path.read_text("utf-8") if path else default_config_text())
+
+
+@app.command()
+def validate(
+    file: Annotated[str, typer.Argument(help="File to check (CSV, XLSX, Parquet, JSON, JSONL; - for stdin).")],
+    labelled: Annotated[bool, typer.Option("--labelled", help="Check as labelled outcomes.")] = False,
+    sheet: Annotated[str | None, typer.Option(help="XLSX sheet name.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Check a file against the data contract and summarise it."""
+    from model.validation import summarise
+    from pipelines.io import load_proposals
+
+    cfg, _ = _config(config)
+    frame = load_proposals(file, cfg, labelled=labelled, sheet=sheet)
+    from pipelines.console import out
+
+    summary = summarise(frame, cfg)
+    out.print(f"{file}: valid ({summary['rows']} rows)")
+    out.print_json(data=summary)
+
+
+@app.command()
+def simulate(
+    out_file: Annotated[Path, typer.Option("--out", help="CSV file to write (its truth beside it).")],
+    periods: Annotated[int, typer.Option(min=1, help="Trial periods.")] = 12,
+    per_period: Annotated[int, typer.Option(min=1, help="Proposals per period.")] = 40,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    drift: Annotated[float, typer.Option(min=0.0, max=1.0, help="Drift across periods, 0-1.")] = 0.0,
+) -> None:
+    """Write a synthetic labelled history and FILE.truth.csv with the true probabilities."""
+    from pipelines.jobs import write_simulation
+
+    rows = write_simulation(out_file, periods=periods, per_period=per_period, seed=seed, drift=drift)
+    typer.echo(f"wrote {rows} labelled proposals to {out_file} and {out_file}.truth.csv")
+
+
+@app.command()
+def train(
+    data: Annotated[list[Path] | None, typer.Option("--data", help="Labelled file(s); default: the workspace's labelled store.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (same data, config and seed: same model).")] = 0,
+    output_format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Train, backtest and register a calibrated model from labelled trial outcomes."""
+    from pipelines.jobs import train_command
+
+    cfg, text = _config(config)
+    train_command(_workspace(workspace), cfg, text, data or [], seed=seed, output_format=output_format)
+
+
+@app.command()
+def predict(
+    file: Annotated[str | None, typer.Argument(help="Proposals to score (any contract format); - or omitted: JSON on stdin.")] = None,
+    model: Annotated[str | None, typer.Option(help="models:/partnerscore/3, models:/partnerscore@challenger, or a model directory; default: the exported champion.")] = None,
+    output_format: Annotated[str, typer.Option("--format", help="table, csv, json, jsonl or xlsx.")] = "table",
+    output: Annotated[Path | None, typer.Option(help="Write here (atomically) instead of the terminal.")] = None,
+    top: Annotated[int | None, typer.Option(min=0, help="Reasons shown for and against (default from the configuration).")] = None,
+    settings: Annotated[list[str] | None, typer.Option("--set", help="Score one proposal given as field=value (repeat).")] = None,
+    capacity: Annotated[int | None, typer.Option(min=1, help="How many proposals the team can take on: marks the top K.")] = None,
+    sheet: Annotated[str | None, typer.Option(help="XLSX sheet name.")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Score proposals: probability, grade, rank and the reasons for and against."""
+    from pipelines.jobs import predict_command
+
+    predict_command(_workspace(workspace), file, model=model, output_format=output_format,
+                    output=output, top=top, settings=settings or [], capacity=capacity, sheet=sheet)
+
+
+@app.command()
+def demo(
+    history: Annotated[Path, typer.Option(help="Labelled history to train on.")] = Path("data/sample/history.csv"),
+    proposals: Annotated[Path, typer.Option(help="Proposals to score.")] = Path("data/sample/new_proposals.csv"),
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Train on the sample history, register the model, and rank the sample proposals."""
+    from pipelines.jobs import demo_command
+
+    cfg, text = _config(config)
+    demo_command(_workspace(workspace), cfg, text, history, proposals)
+
+
+def _fail(status: int, message: str) -> None:
+    from pipelines.console import err
+
+    err.print(message, markup=False)
+    raise SystemExit(status)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: runs the command and maps failures to clear messages and exit codes."""
+    from pipelines.bundle import BundleError
+
+    try:
+        return app(args=argv, standalone_mode=False)
+    except ContractError as exc:
+        from pipelines.console import contract_report
+
+        contract_report(exc)
+        raise SystemExit(2) from None
+    except ConfigError as exc:
+        _fail(2, str(exc))
+    except BundleError as exc:
+        _fail(3, f"model refused: {exc}")
+    except TrainingRefused as exc:
+        _fail(2, f"training refused: {exc}")
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except (typer.Abort, KeyboardInterrupt):
+        _fail(130, "interrupted")
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        if os.environ.get("PARTNERSCORE_DEBUG"):
+            raise
+        _fail(1, f"unexpected error: {type(exc).__name__}: {exc}\n"
+                 "Set PARTNERSCORE_DEBUG=1 to see the traceback.")
+    return None
+
+
+if __name__ == "__main__":
+    main()

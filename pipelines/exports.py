@@ -1,0 +1,103 @@
+"""Rendering scored proposals: JSON, JSON Lines, CSV, XLSX and the terminal table.
+
+Spreadsheet exports never carry formulas: a text cell from user data that starts
+with `=`, `+`, `-`, `@`, a tab or a carriage return is prefixed with an apostrophe,
+which spreadsheet programs show as text. Numbers stay numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from pipelines.predict import ScoredBatch
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+COLUMNS = ("rank", "proposal_id", "partner_name", "impact_probability", "score", "grade",
+           "reasons_for", "reasons_against", "flags")
+
+
+def neutralise(value: Any) -> Any:
+    """Text that a spreadsheet would run as a formula, made inert; other values unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def reason_text(items: list[dict[str, Any]]) -> str:
+    """'Has an action plan (+5.1 pts); Partner commits 2 FTE (+3.0 pts)'."""
+    return "; ".join(f"{i['label']} ({100 * i['points']:+.1f} pts)" for i in items)
+
+
+def flag_text(flags: list[dict[str, Any]]) -> str:
+    """'novel_category: partner_sector=agritech; missing: partner_committed_fte'."""
+    parts = []
+    for f in flags:
+        shown = "" if f["value"] is None else f"={f['value']}"
+        parts.append(f"{f['kind']}: {f['feature']}{shown}")
+    return "; ".join(parts)
+
+
+def flat_rows(batch: ScoredBatch) -> list[dict[str, Any]]:
+    """One flat row per proposal, best first, reasons as readable text."""
+    rows = []
+    for p in sorted(batch.proposals, key=lambda r: r["rank"]):
+        row = {"rank": p["rank"], "proposal_id": p["proposal_id"],
+               "partner_name": p["partner_name"], "impact_probability": p["impact_probability"],
+               "score": p["score"], "grade": p["grade"],
+               "reasons_for": reason_text(p["reasons_for"]),
+               "reasons_against": reason_text(p["reasons_against"]),
+               "flags": flag_text(p["flags"])}
+        if "within_capacity" in p:
+            row["within_capacity"] = p["within_capacity"]
+        rows.append(row)
+    return rows
+
+
+def to_json(batch: ScoredBatch) -> bytes:
+    """The `--format json` document."""
+    return (json.dumps(batch.as_json(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def to_jsonl(batch: ScoredBatch) -> bytes:
+    """One proposal object per line."""
+    lines = [json.dumps(p, ensure_ascii=False) for p in batch.proposals]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def to_csv(batch: ScoredBatch) -> bytes:
+    """CSV with formula-leading text neutralised."""
+    rows = flat_rows(batch)
+    buffer = io.StringIO()
+    fields = list(rows[0]) if rows else list(COLUMNS)
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: neutralise(v) for k, v in row.items()})
+    return buffer.getvalue().encode("utf-8")
+
+
+def to_xlsx(batch: ScoredBatch) -> bytes:
+    """An XLSX workbook; every text cell is written as a string, never as a formula."""
+    from openpyxl import Workbook
+
+    rows = flat_rows(batch)
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "scores"
+    fields = list(rows[0]) if rows else list(COLUMNS)
+    sheet.append(fields)
+    for row in rows:
+        sheet.append([neutralise(row[f]) for f in fields])
+        for cell in sheet[sheet.max_row]:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"  # openpyxl would otherwise treat a leading "=" as a formula
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+RENDERERS = {"json": to_json, "jsonl": to_jsonl, "csv": to_csv, "xlsx": to_xlsx}

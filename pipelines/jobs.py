@@ -1,0 +1,136 @@
+"""Command implementations: each parses nothing, calls the typed job, and presents its result."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from model.schema import Config
+from model.validation import ContractError, Problem
+from pipelines.io import write_atomic
+from pipelines.settings import Workspace
+
+OUTPUT_FORMATS = ("table", "csv", "json", "jsonl", "xlsx")
+
+
+def quiet_mlflow() -> None:
+    """Keep MLflow's progress bars and info logs out of the user's terminal."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def write_simulation(out_file: Path, *, periods: int, per_period: int, seed: int,
+                     drift: float) -> int:
+    """Simulate a labelled history; writes FILE and FILE.truth.csv atomically."""
+    from model.simulate import SimulationParams, simulate_history
+
+    history, truth = simulate_history(SimulationParams(
+        periods=periods, per_period=per_period, seed=seed, drift=drift))
+    write_atomic(out_file, csv_bytes(history))
+    write_atomic(Path(f"{out_file}.truth.csv"), csv_bytes(truth))
+    return len(history)
+
+
+def csv_bytes(frame: object) -> bytes:
+    """A frame as CSV the data contract reads back: true/false, integers without '.0'."""
+    import pandas as pd
+
+    assert isinstance(frame, pd.DataFrame)
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == bool:
+            out[column] = out[column].map({True: "true", False: "false"})
+    return out.to_csv(index=False).encode("utf-8")
+
+
+def load_training_data(workspace: Workspace, config: Config, files: list[Path]) -> tuple[object, str]:
+    """Labelled proposals from the given files, else from the workspace's labelled store."""
+    from pipelines.train import load_labelled
+
+    if files:
+        return load_labelled(files, config), ", ".join(str(f) for f in files)
+    from pipelines import store
+
+    frame = store.read_all(workspace, config)
+    if frame is None:
+        raise ContractError([Problem(None, None, str(workspace.store),
+                                     "labelled outcomes: pass --data FILE or ingest a period "
+                                     "first (partnerscore ingest FILE)")], source="train")
+    return frame, str(workspace.store)
+
+
+def train_command(workspace: Workspace, config: Config, config_text: str, files: list[Path],
+                  *, seed: int, output_format: str) -> None:
+    """`partnerscore train`."""
+    import pandas as pd
+
+    from pipelines.console import out, training_summary
+    from pipelines.train import run_training
+
+    if output_format not in ("text", "json"):
+        raise ContractError([Problem(None, "--format", output_format, "text or json")])
+    quiet_mlflow()
+    proposals, source = load_training_data(workspace, config, files)
+    assert isinstance(proposals, pd.DataFrame)
+    outcome = run_training(workspace, config, config_text, proposals, source, seed=seed)
+    if output_format == "json":
+        document = {**outcome.training, "registered": {
+            "name": outcome.model_name, "version": outcome.version, "alias": outcome.alias,
+            "run_id": outcome.run_id}}
+        print(json.dumps(document, indent=2, default=str))
+    else:
+        training_summary(outcome.training, outcome.version, outcome.alias, outcome.model_name)
+        if outcome.alias != "champion":
+            out.print("The champion is unchanged; compare and promote with the retraining "
+                      "workflow (partnerscore models, partnerscore promote VERSION).")
+
+
+def predict_command(workspace: Workspace, file: str | None, *, model: str | None,
+                    output_format: str, output: Path | None, top: int | None,
+                    settings: list[str], capacity: int | None, sheet: str | None) -> None:
+    """`partnerscore predict`: validates everything before writing anything."""
+    from pipelines.predict import run_predict
+
+    if output_format not in OUTPUT_FORMATS:
+        raise ContractError([Problem(None, "--format", output_format, ", ".join(OUTPUT_FORMATS))])
+    if output_format == "xlsx" and output is None:
+        raise ContractError([Problem(None, "--output", "", "a file path for the xlsx format")])
+    if model and model.startswith(("models:/", "runs:/")):
+        quiet_mlflow()
+    batch, note = run_predict(workspace.champion, file, model=model, settings=settings, top=top,
+                              capacity=capacity, sheet=sheet)
+    if output_format == "table":
+        from pipelines.console import ranked_table
+
+        ranked_table(batch, note)
+        return
+    from pipelines.console import err
+    from pipelines.exports import RENDERERS, to_csv
+
+    data = RENDERERS.get(output_format, to_csv)(batch)
+    if output is None:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        write_atomic(output, data)
+    err.print(f"Scored {len(batch.proposals)} proposals with {note}"
+              + (f"; wrote {output}" if output else ""))
+
+
+def demo_command(workspace: Workspace, config: Config, config_text: str, history: Path,
+                 proposals: Path) -> None:
+    """Train on the sample history, register, then rank the sample proposals."""
+    from pipelines.console import out
+
+    out.rule("1. Train on the sample history")
+    train_command(workspace, config, config_text, [history], seed=0, output_format="text")
+    out.rule("2. Score new proposals with the champion")
+    predict_command(workspace, str(proposals), model=None, output_format="table", output=None,
+                    top=3, settings=[], capacity=5, sheet=None)
+    out.print(f"Workspace: {workspace.root} (MLflow: {workspace.tracking_uri()}). "
+              f"Browse runs with: mlflow ui --backend-store-uri {workspace.tracking_uri()}")

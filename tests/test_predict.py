@@ -1,0 +1,179 @@
+"""Prediction as BD staff use it: exact reasons, flags, every input path and output format."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import SAMPLE, Trained
+
+from model.calibration import sigmoid
+from pipelines.cli import main
+
+
+def _run(trained: Trained, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "pipelines.cli", "--workspace", str(trained.workspace.root),
+               "predict", *args]
+    return subprocess.run(command, input=stdin, capture_output=True, timeout=120, check=False)
+
+
+def _json(trained: Trained, *args: str, capsys: pytest.CaptureFixture) -> dict:
+    with pytest.raises(SystemExit) as stop:
+        main(["--workspace", str(trained.workspace.root), "predict", *args, "--format", "json"])
+        raise SystemExit(0)
+    assert stop.value.code in (0, None)
+    return json.loads(capsys.readouterr().out)
+
+
+def test_json_is_exact_for_every_proposal(trained: Trained, capsys: pytest.CaptureFixture) -> None:
+    doc = _json(trained, str(SAMPLE / "new_proposals.csv"), capsys=capsys)
+    assert doc["model"]["version"] == "1" and doc["model"]["name"] == "partnerscore"
+    assert doc["model"]["periods"][0] == "2025-01"
+    base, p0 = doc["base_logit"], doc["base_probability"]
+    assert p0 == pytest.approx(float(sigmoid(base)), abs=1e-12)
+    n_features = len(trained.outcome.result.model.encoder.feature_names)
+    for p in doc["proposals"]:
+        logits = [c["logit"] for c in p["contributions"]]
+        assert len(logits) == n_features
+        assert base + sum(logits) == pytest.approx(p["logit"], abs=1e-6)
+        assert float(sigmoid(p["logit"])) == pytest.approx(p["impact_probability"], abs=1e-6)
+        assert sum(c["points"] for c in p["contributions"]) == pytest.approx(
+            p["impact_probability"] - p0, abs=1e-6)
+        assert p["score"] == round(100 * p["impact_probability"])
+        assert len(p["reasons_for"]) <= 3 and len(p["reasons_against"]) <= 3
+        assert all(r["logit"] > 0 for r in p["reasons_for"])
+        assert all(r["logit"] < 0 for r in p["reasons_against"])
+    ranks = sorted(doc["proposals"], key=lambda r: r["rank"])
+    assert [r["rank"] for r in ranks] == list(range(1, len(ranks) + 1))
+    probabilities = [r["impact_probability"] for r in ranks]
+    assert probabilities == sorted(probabilities, reverse=True)
+
+
+def test_same_probabilities_as_the_registered_pyfunc(trained: Trained, new_proposals,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    import mlflow
+
+    from pipelines.serving import request_frame
+
+    doc = _json(trained, str(SAMPLE / "new_proposals.csv"), capsys=capsys)
+    mlflow.set_tracking_uri(trained.workspace.tracking_uri())
+    served = mlflow.pyfunc.load_model("models:/partnerscore/1").predict(
+        request_frame(new_proposals, trained.outcome.result.model and _config(trained)))
+    np.testing.assert_allclose(served["impact_probability"].to_numpy(),
+                               [p["impact_probability"] for p in doc["proposals"]], atol=1e-9)
+
+
+def _config(trained: Trained):
+    from pipelines.bundle import load_bundle
+
+    return load_bundle(trained.workspace.champion).config
+
+
+def test_unseen_category_out_of_range_and_missing_values_are_flagged(
+        trained: Trained, capsys: pytest.CaptureFixture) -> None:
+    doc = _json(trained, "--set", "proposal_id=odd", "--set", "partnership_type=event",
+                "--set", "partner_sector=Space Tech", "--set", "sector_proximity=distant",
+                "--set", "lifecycle_position=upstream", "--set", "has_clear_objective=oui",
+                "--set", "has_action_plan=yes", "--set", "product_ready=true",
+                "--set", "partner_headcount=9000000", capsys=capsys)
+    (proposal,) = doc["proposals"]
+    kinds = {(f["feature"], f["kind"]) for f in proposal["flags"]}
+    assert ("partner_sector", "novel_category") in kinds
+    assert ("partner_headcount", "outside_training_range") in kinds
+    assert ("partner_committed_fte", "missing") in kinds
+    assert 0 < proposal["impact_probability"] < 1
+
+
+def test_stdin_json_matches_the_file(trained: Trained, new_proposals) -> None:
+    records = json.loads(new_proposals.head(4).to_json(orient="records"))
+    piped = _run(trained, "-", "--format", "json", stdin=json.dumps(records).encode())
+    assert piped.returncode == 0, piped.stderr.decode()
+    from_file = _run(trained, str(SAMPLE / "new_proposals.csv"), "--format", "json")
+    by_id = {p["proposal_id"]: p for p in json.loads(from_file.stdout)["proposals"]}
+    for p in json.loads(piped.stdout)["proposals"]:
+        assert p["impact_probability"] == pytest.approx(
+            by_id[p["proposal_id"]]["impact_probability"], abs=1e-12)
+    assert b"partnerscore v1" in piped.stderr
+
+
+def test_csv_round_trips_and_neutralises_formulas(trained: Trained, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    source = tmp_path / "evil.csv"
+    rows = list(csv.DictReader((SAMPLE / "new_proposals.csv").open()))[:3]
+    rows[0]["partner_name"] = "=HYPERLINK(\"http://x\")"
+    rows[1]["partner_name"] = "@SUM(A1)"
+    with source.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    out = tmp_path / "scores.csv"
+    assert main(["--workspace", str(trained.workspace.root), "predict", str(source),
+                 "--format", "csv", "--output", str(out)]) is None
+    doc = _json(trained, str(source), capsys=capsys)
+    read_back = list(csv.DictReader(io.StringIO(out.read_text())))
+    by_id = {p["proposal_id"]: p for p in doc["proposals"]}
+    for row in read_back:
+        assert float(row["impact_probability"]) == pytest.approx(
+            by_id[row["proposal_id"]]["impact_probability"], abs=1e-12)
+        assert not row["partner_name"].startswith(("=", "+", "-", "@"))
+    assert {r["partner_name"] for r in read_back} >= {"'=HYPERLINK(\"http://x\")", "'@SUM(A1)"}
+
+
+def test_xlsx_and_jsonl_outputs(trained: Trained, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    book = tmp_path / "scores.xlsx"
+    main(["--workspace", str(trained.workspace.root), "predict", str(SAMPLE / "new_proposals.csv"),
+          "--format", "xlsx", "--output", str(book), "--capacity", "5"])
+    sheet = load_workbook(book).active
+    header = [c.value for c in sheet[1]]
+    assert "within_capacity" in header and "reasons_for" in header
+    probabilities = [row[header.index("impact_probability")] for row in
+                     sheet.iter_rows(min_row=2, values_only=True)]
+    assert all(isinstance(p, float) for p in probabilities)
+    lines = tmp_path / "scores.jsonl"
+    main(["--workspace", str(trained.workspace.root), "predict", str(SAMPLE / "new_proposals.csv"),
+          "--format", "jsonl", "--output", str(lines)])
+    records = [json.loads(line) for line in lines.read_text().splitlines()]
+    assert len(records) == len(probabilities) and "contributions" in records[0]
+
+
+def test_bad_input_reports_everything_and_writes_nothing(trained: Trained, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("proposal_id,partnership_type,partner_sector,sector_proximity,"
+                   "lifecycle_position,has_clear_objective,has_action_plan,product_ready\n"
+                   "a,webinar,hr,same,upstream,maybe,yes,yes\n"
+                   "b,telepathy,hr,close,upstream,yes,yes,yes\n")
+    out = tmp_path / "scores.csv"
+    result = _run(trained, str(bad), "--format", "csv", "--output", str(out))
+    assert result.returncode == 2
+    report = result.stderr.decode()
+    for expected in ("maybe", "telepathy", "close", "3", "2"):
+        assert expected in report
+    assert not out.exists()
+
+
+def test_a_damaged_champion_is_refused_with_status_3(trained: Trained, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(trained.workspace.champion, copy)
+    data = bytearray((copy / "arrays.npz").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (copy / "arrays.npz").write_bytes(bytes(data))
+    result = _run(trained, str(SAMPLE / "new_proposals.csv"), "--model", str(copy))
+    assert result.returncode == 3
+    assert b"sha256" in result.stderr
+
+
+def test_table_output_names_the_model_version(trained: Trained) -> None:
+    result = _run(trained, str(SAMPLE / "new_proposals.csv"), "--capacity", "3")
+    assert result.returncode == 0, result.stderr.decode()
+    text = result.stdout.decode()
+    assert "partnerscore v1" in text and "Capacity 3" in text
