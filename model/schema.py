@@ -102,6 +102,22 @@ class ScoringSettings:
 
 
 @dataclass(frozen=True)
+class GateSettings:
+    """The promotion gate, from the `gate:` section."""
+
+    log_loss_tolerance: float = 0.02  # nats the challenger may lose on the newest period
+    require_auc_overlap: bool = True  # its AUC interval must not sit below the champion's
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    """Bounded waits on a tracking server, from the `tracking:` section."""
+
+    timeout_seconds: int = 20
+    retries: int = 1
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole validated configuration."""
 
@@ -109,6 +125,8 @@ class Config:
     roles: Mapping[str, str]
     model: ModelSettings
     scoring: ScoringSettings
+    gate: GateSettings = field(default_factory=GateSettings)
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
     digest: str = ""
 
     @property
@@ -246,6 +264,17 @@ def parse_config(raw: Mapping[str, Any], digest: str = "") -> Config:
             problems.append(f"column {c.name}: text and period columns cannot be features")
     model = _parse_model(raw.get("model") or {}, problems)
     scoring = _parse_scoring(raw.get("scoring") or {}, problems)
+    gate = _parse_section(GateSettings, "gate", raw.get("gate") or {}, problems)
+    tracking = _parse_section(TrackingSettings, "tracking", raw.get("tracking") or {}, problems)
     if problems:
         raise ConfigError(problems)
-    return Config(columns=columns, roles=roles, model=model, scoring=scoring, digest=digest)
+    return Config(columns=columns, roles=roles, model=model, scoring=scoring, gate=gate,
+                  tracking=tracking, digest=digest)
+
+
+def _parse_section(cls: type[Any], name: str, raw: Mapping[str, Any], problems: list[str]) -> Any:
+    known = cls.__dataclass_fields__
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        problems.append(f"{name}: unknown option(s) {', '.join(unknown)}")
+    return cls(**{k: v for k, v in raw.items() if k in known})

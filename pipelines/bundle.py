@@ -128,24 +128,33 @@ def load_bundle(directory: str | Path) -> Bundle:
     return Bundle(path, model, config, training, manifest)
 
 
-def export_champion(source: Path, target: Path, registry: dict[str, Any]) -> Path:
-    """Copy a verified bundle to `target` atomically, recording where it came from.
+def stage_export(source: Path, target: Path, registry: dict[str, Any]) -> Path:
+    """Copy a verified bundle into a new versioned directory beside `target`.
 
-    `target` is a symbolic link to a versioned directory beside it; the link is
-    swapped in one rename, so readers see the old champion or the new one, never
-    a mixture.
+    Nothing reads the staged copy until `activate` points `target` at it.
     """
     verify(source)
-    target.parent.mkdir(parents=True, exist_ok=True)
     exports = target.parent / "exports"
-    exports.mkdir(exist_ok=True)
+    exports.mkdir(parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(prefix=f"v{registry.get('version', 'x')}-", dir=exports))
+    staged.chmod(0o755)
     for name in FILES:
         shutil.copyfile(source / name, staged / name)
+        with (staged / name).open("rb") as handle:
+            os.fsync(handle.fileno())
     manifest = json.loads((source / MANIFEST).read_text("utf-8"))
     manifest["registry"] = registry
     _fsync_write(staged / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
     verify(staged)
+    _fsync_dir(exports)
+    return staged
+
+
+def activate(staged: Path, target: Path) -> Path:
+    """Point the `target` link at a staged export in one atomic rename.
+
+    Readers see the old champion or the new one, never a mixture.
+    """
     link = target.parent / f".{target.name}.{os.getpid()}.tmp"
     if link.is_symlink() or link.exists():
         link.unlink()
@@ -153,6 +162,21 @@ def export_champion(source: Path, target: Path, registry: dict[str, Any]) -> Pat
     os.replace(link, target)
     _fsync_dir(target.parent)
     return target
+
+
+def export_champion(source: Path, target: Path, registry: dict[str, Any]) -> Path:
+    """Stage and activate in one go (used where nothing must happen in between)."""
+    return activate(stage_export(source, target, registry), target)
+
+
+def exported_version(target: Path) -> str | None:
+    """The registry version of the exported champion, or None when there is none."""
+    try:
+        manifest = json.loads((target / MANIFEST).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    version = (manifest.get("registry") or {}).get("version")
+    return None if version is None else str(version)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -15,6 +15,7 @@ import typer
 from model.errors import TrainingRefused
 from model.schema import Config, ConfigError
 from model.validation import ContractError
+from pipelines.lock import WorkspaceBusy
 from pipelines.settings import Workspace, load_config
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
@@ -136,6 +137,118 @@ def demo(
     demo_command(_workspace(workspace), cfg, text, history, proposals)
 
 
+@app.command()
+def ingest(
+    file: Annotated[Path, typer.Argument(help="Labelled outcomes of a trial period (any contract format).")],
+    period: Annotated[str | None, typer.Option(help="The trial period (YYYY-MM) every row must belong to.")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace a stored period with different content (the old version is archived).")] = False,
+    sheet: Annotated[str | None, typer.Option(help="XLSX sheet name.")] = None,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Add a period's labelled outcomes to the workspace's store (idempotent)."""
+    from pipelines.lifecycle import ingest as run
+
+    cfg, _ = _config(config)
+    run(_workspace(workspace), cfg, file, period=period, replace=replace, sheet=sheet)
+
+
+@app.command()
+def store(workspace: WorkspaceOpt = None) -> None:
+    """List the stored periods with rows, outcomes and digests."""
+    from pipelines.lifecycle import store_listing
+
+    store_listing(_workspace(workspace))
+
+
+@app.command()
+def retrain(
+    file: Annotated[Path | None, typer.Argument(help="A new period's labelled outcomes to ingest first.")] = None,
+    period: Annotated[str | None, typer.Option(help="The trial period (YYYY-MM) of FILE.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Train a challenger on all stored periods, gate it against the champion, promote on pass.
+
+    Exit status 4 when the gate keeps the champion.
+    """
+    from pipelines.lifecycle import retrain as run
+
+    cfg, text = _config(config)
+    status = run(_workspace(workspace), cfg, text, file, period=period, seed=seed)
+    raise typer.Exit(status)
+
+
+@app.command()
+def models(
+    card: Annotated[str | None, typer.Option(help="Print the model card of this version.")] = None,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """List registered versions with aliases, periods, metrics and gate outcomes."""
+    from pipelines.lifecycle import models as run
+
+    cfg, _ = _config(config)
+    run(_workspace(workspace), cfg, card)
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="Registered version to make champion.")],
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Make a version the champion by hand (the old one keeps @previous)."""
+    from pipelines.lifecycle import promote as run
+
+    cfg, _ = _config(config)
+    run(_workspace(workspace), cfg, version, rollback=False)
+
+
+@app.command()
+def rollback(workspace: WorkspaceOpt = None, config: ConfigOpt = None) -> None:
+    """Swap @champion and @previous."""
+    from pipelines.lifecycle import promote as run
+
+    cfg, _ = _config(config)
+    run(_workspace(workspace), cfg, None, rollback=True)
+
+
+@app.command()
+def decide(
+    file: Annotated[str, typer.Argument(help="Proposals to decide on (any contract format; - for stdin).")],
+    capacity: Annotated[int, typer.Option(min=1, help="How many proposals the team can accept.")],
+    explore_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help="Chance that each place goes to a random other proposal, so every proposal can be accepted and later outcomes stay learnable.")] = 0.1,
+    seed: Annotated[int | None, typer.Option(help="Random seed for the exploration draw.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model to rank with (default: the exported champion).")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Recommend which proposals to accept, and log every decision with its propensity."""
+    from pipelines.lifecycle import decide as run
+
+    run(_workspace(workspace), file, capacity=capacity, explore_rate=explore_rate, seed=seed,
+        model=model)
+
+
+@app.command()
+def report(
+    file: Annotated[str | None, typer.Argument(help="Proposals to review; omit for a report on the model itself.")] = None,
+    output: Annotated[Path, typer.Option(help="HTML file to write (atomically).")] = Path("report.html"),
+    model: Annotated[str | None, typer.Option(help="models:/ URI or model directory; default: the exported champion.")] = None,
+    capacity: Annotated[int | None, typer.Option(min=1, help="Mark the top K proposals.")] = None,
+    data: Annotated[Path | None, typer.Option(help="Proposals to draw the model report's contribution plots from.")] = None,
+    sheet: Annotated[str | None, typer.Option(help="XLSX sheet name.")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Write a self-contained HTML report: a batch review, or the model's own report."""
+    from pipelines.report import report_command
+
+    report_command(_workspace(workspace), file, output=output, model=model, capacity=capacity,
+                   data=data, sheet=sheet)
+    typer.echo(f"wrote {output}")
+
+
 def _fail(status: int, message: str) -> None:
     from pipelines.console import err
 
@@ -148,7 +261,10 @@ def main(argv: list[str] | None = None) -> Any:
     from pipelines.bundle import BundleError
 
     try:
-        return app(args=argv, standalone_mode=False)
+        status = app(args=argv, standalone_mode=False)
+        if isinstance(status, int) and status:  # typer.Exit(code) returns the code here
+            raise SystemExit(status)
+        return None
     except ContractError as exc:
         from pipelines.console import contract_report
 
@@ -160,6 +276,10 @@ def main(argv: list[str] | None = None) -> Any:
         _fail(3, f"model refused: {exc}")
     except TrainingRefused as exc:
         _fail(2, f"training refused: {exc}")
+    except WorkspaceBusy as exc:
+        _fail(75, str(exc))
+    except LookupError as exc:
+        _fail(2, str(exc))
     except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None
     except (typer.Abort, KeyboardInterrupt):

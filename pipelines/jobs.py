@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 import sys
 from pathlib import Path
 
@@ -19,8 +20,12 @@ OUTPUT_FORMATS = ("table", "csv", "json", "jsonl", "xlsx")
 def quiet_mlflow() -> None:
     """Keep MLflow's progress bars and info logs out of the user's terminal."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # MLflow's hints about dataset sources and integer columns do not apply: the
+    # signature declares integers as doubles and the dataset source is a local file.
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\.")
 
 
 def write_simulation(out_file: Path, *, periods: int, per_period: int, seed: int,

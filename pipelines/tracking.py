@@ -8,6 +8,7 @@ never imports MLflow.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import warnings
@@ -46,14 +47,18 @@ class RegisteredVersion:
         return f"models:/{self.name}/{self.version}"
 
 
-def connect(workspace: Workspace, config: Config, *, timeout: int = 30,
-            retries: int = 2) -> MlflowClient:
+def connect(workspace: Workspace, config: Config) -> MlflowClient:
     """Point MLflow at the workspace (or MLFLOW_TRACKING_URI) and bound its HTTP waits."""
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(timeout))
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(retries))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(config.tracking.timeout_seconds))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(config.tracking.retries))
     uri = workspace.tracking_uri()
+    user_choice = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    # MLflow exports the URI to the environment; undo that so the next workspace
+    # opened in this process is not mistaken for a team server chosen by the user.
+    if user_choice is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
     client = MlflowClient(uri, uri)
     name = config.model.experiment
     if client.get_experiment_by_name(name) is None:
@@ -147,3 +152,45 @@ def git_commit() -> str | None:
         return ref
     except OSError:
         return None
+
+
+def remove_alias(client: MlflowClient, name: str, alias: str) -> None:
+    """Delete an alias if it exists."""
+    with contextlib.suppress(mlflow.exceptions.MlflowException):
+        client.delete_registered_model_alias(name, alias)
+
+
+def log_run_outputs(client: MlflowClient, run_id: str, *, metrics: dict[str, float],
+                    texts: dict[str, str]) -> None:
+    """Add metrics and text artifacts to a finished run (for example the gate and drift)."""
+    for key, value in metrics.items():
+        client.log_metric(run_id, key, value)
+    for path, text in texts.items():
+        client.log_text(run_id, text, path)
+
+
+def run_text(client: MlflowClient, run_id: str, path: str) -> str | None:
+    """A text artifact of a run, or None when absent."""
+    try:
+        local = client.download_artifacts(run_id, path, tempfile.mkdtemp(prefix="partnerscore-"))
+    except (mlflow.exceptions.MlflowException, OSError):
+        return None
+    return Path(local).read_text("utf-8")
+
+
+def versions(client: MlflowClient, name: str) -> list[dict[str, Any]]:
+    """Every registered version with aliases, tags and its run's key metrics, newest first."""
+    try:
+        model = client.get_registered_model(name)
+    except mlflow.exceptions.MlflowException:
+        return []
+    aliases: dict[str, list[str]] = {}
+    for alias, version in (model.aliases or {}).items():
+        aliases.setdefault(str(version), []).append(alias)
+    rows = []
+    for mv in client.search_model_versions(f"name='{name}'"):
+        metrics = client.get_run(mv.run_id).data.metrics if mv.run_id else {}
+        rows.append({"version": str(mv.version), "aliases": sorted(aliases.get(str(mv.version), [])),
+                     "created": mv.creation_timestamp, "run_id": mv.run_id, "tags": dict(mv.tags),
+                     "metrics": dict(metrics)})
+    return sorted(rows, key=lambda r: -int(r["version"]))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,7 +17,7 @@ import pandas as pd
 from model.schema import Config
 from model.training import TrainingResult, train_model
 from model.validation import ContractError, Problem
-from pipelines.bundle import export_champion, write_bundle
+from pipelines.bundle import write_bundle
 from pipelines.io import load_proposals, write_atomic
 from pipelines.settings import Workspace
 
@@ -63,6 +65,7 @@ def training_record(result: TrainingResult, proposals: pd.DataFrame, config: Con
         "backtest_metrics": result.backtest_metrics, "importance": result.importance,
         "evidence": result.evidence, "reliability": result.reliability,
         "data": result.data_summary, "warnings": result.warnings, "seed": result.seed,
+        "chosen_params": result.chosen.params,
         "config_digest": config.digest, "data_digest": data_digest(proposals, config),
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -100,10 +103,11 @@ def write_artifacts(directory: Path, result: TrainingResult, training: dict[str,
     return directory
 
 
-def run_training(workspace: Workspace, config: Config, config_text: str,
-                 proposals: pd.DataFrame, source: str, *, seed: int = 0) -> TrainOutcome:
-    """Train, log to MLflow, register a version and, for the first one, export it as champion."""
+def train_and_register(client: Any, workspace: Workspace, config: Config, config_text: str,
+                       proposals: pd.DataFrame, source: str, *, seed: int = 0) -> TrainOutcome:
+    """Train, log the run with its model to MLflow and register a new version (no alias)."""
     from pipelines import tracking
+    from pipelines.card import model_card
     from pipelines.serving import request_frame
 
     result = train_model(proposals, config, seed=seed)
@@ -113,7 +117,6 @@ def run_training(workspace: Workspace, config: Config, config_text: str,
         bundle = write_bundle(Path(tmp) / "bundle", result.model, config_text, training)
         (Path(tmp) / "artifacts").mkdir()
         artifacts = write_artifacts(Path(tmp) / "artifacts", result, training, proposals, config)
-        client = tracking.connect(workspace.ensure(), config)
         tags = {"periods": ",".join(training["data"]["periods"]),
                 "data_digest": training["data_digest"], "rows": str(training["data"]["rows"]),
                 "positives": str(training["data"]["positives"]), "chosen_model": result.chosen.name,
@@ -122,21 +125,33 @@ def run_training(workspace: Workspace, config: Config, config_text: str,
             params=_params(result, config, seed), metrics=flat_metrics(training), tags=tags,
             dataset=proposals, dataset_source=source, artifacts=artifacts, bundle=bundle,
             example=request_frame(proposals.head(3), config), config=config)
-        version = tracking.register(client, name, model_uri, run_id, tags)
-        first = tracking.alias_version(client, name, tracking.CHAMPION) is None
-        alias = tracking.CHAMPION if first else tracking.CHALLENGER
-        if first:
-            export_champion(bundle, workspace.champion, _registry(version))
-        tracking.set_alias(client, name, alias, version.version)
-    write_atomic(workspace.root / "last_training.json",
-                 pd.Series(training).to_json(default_handler=str).encode())
-    return TrainOutcome(result, training, version.version, run_id, alias, name)
+    version = tracking.register(client, name, model_uri, run_id, tags)
+    labels = {c.name: c.label for c in config.columns}
+    client.log_text(run_id, model_card(training, labels, version.version), "model_card.md")
+    return TrainOutcome(result, training, version.version, run_id, "", name)
 
 
-def _registry(version: Any) -> dict[str, Any]:
-    return {"name": version.name, "version": version.version, "uri": version.uri,
-            "run_id": version.run_id,
-            "synced_at": datetime.now(UTC).isoformat(timespec="seconds")}
+def run_training(workspace: Workspace, config: Config, config_text: str,
+                 proposals: pd.DataFrame, source: str, *, seed: int = 0) -> TrainOutcome:
+    """Train and register; the first version becomes champion, later ones challenger."""
+    from pipelines import registry, tracking
+    from pipelines.lock import workspace_lock
+
+    with workspace_lock(workspace):
+        client = tracking.connect(workspace.ensure(), config)
+        name = config.model.registered_name
+        champion = registry.sync_champion(client, workspace, name)
+        outcome = train_and_register(client, workspace, config, config_text, proposals, source,
+                                     seed=seed)
+        if champion is None:
+            registry.promote(client, workspace, name, outcome.version, "first model")
+            alias = tracking.CHAMPION
+        else:
+            tracking.set_alias(client, name, tracking.CHALLENGER, outcome.version)
+            alias = tracking.CHALLENGER
+        write_atomic(workspace.root / "last_training.json",
+                     json.dumps(outcome.training, default=str).encode())
+    return dataclasses.replace(outcome, alias=alias)
 
 
 def _params(result: TrainingResult, config: Config, seed: int) -> dict[str, Any]:

@@ -1,0 +1,39 @@
+"""The ingest job: validate a period's labelled outcomes and add them to the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from model.schema import Config
+from model.validation import ContractError, Problem
+from pipelines import decisions, store
+from pipelines.io import load_proposals
+from pipelines.settings import Workspace
+
+
+def ingest_file(workspace: Workspace, config: Config, file: Path, *, period: str | None = None,
+                replace: bool = False, sheet: str | None = None) -> store.IngestOutcome:
+    """Validate `file` and store it; the caller holds the workspace lock.
+
+    With `period`, every row must belong to that trial period. Missing acceptance
+    propensities are filled from the decision log.
+    """
+    frame = load_proposals(file, config, labelled=True, sheet=sheet)
+    if period is not None:
+        column = config.role("period")
+        problems = [Problem(int(row), column, value, f"{period} (the period given with --period)")
+                    for row, value in zip(frame.index, frame[column], strict=True)
+                    if value != period]
+        if problems:
+            raise ContractError(problems, source=str(file))
+    frame = decisions.fill_propensity(frame, workspace, config)
+    return store.ingest(workspace, frame, config, source=str(file), replace=replace)
+
+
+def ingest_command(workspace: Workspace, config: Config, file: Path, *, period: str | None,
+                   replace: bool, sheet: str | None) -> store.IngestOutcome:
+    """`partnerscore ingest`: the same under the workspace lock."""
+    from pipelines.lock import workspace_lock
+
+    with workspace_lock(workspace):
+        return ingest_file(workspace, config, file, period=period, replace=replace, sheet=sheet)

@@ -1,0 +1,147 @@
+"""Commands of the data team's loop: ingest, store, retrain, models, promote, rollback, decide."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.table import Table
+
+from model.schema import Config
+from pipelines.console import out
+from pipelines.jobs import quiet_mlflow
+from pipelines.settings import Workspace
+
+
+def ingest(workspace: Workspace, config: Config, file: Path, *, period: str | None,
+           replace: bool, sheet: str | None) -> None:
+    """`partnerscore ingest`."""
+    from pipelines.ingest import ingest_command
+
+    outcome = ingest_command(workspace, config, file, period=period, replace=replace, sheet=sheet)
+    for p, status in outcome.periods.items():
+        out.print(f"{p}: {status}")
+    if not outcome.changed:
+        out.print("Nothing changed: this content is already stored.")
+
+
+def store_listing(workspace: Workspace) -> None:
+    """`partnerscore store`."""
+    from pipelines import store
+
+    table = Table(title=f"Labelled store in {workspace.store}", title_justify="left")
+    for column in ("period", "rows", "with impact", "digest", "ingested", "source"):
+        table.add_column(column)
+    for r in store.listing(workspace):
+        table.add_row(r["period"], str(r["rows"]), str(r["positives"]), r["digest"],
+                      r["ingested_at"], r["source"])
+    out.print(table)
+    damaged = store.verify_store(workspace)
+    for problem in damaged:
+        out.print(f"[bold red]DAMAGED: {problem}[/]")
+
+
+def _metric_line(name: str, m: dict[str, float]) -> str:
+    return f"{name} {m['value']:.4f} [{m['low']:.4f}, {m['high']:.4f}]"
+
+
+def retrain(workspace: Workspace, config: Config, config_text: str, file: Path | None, *,
+            period: str | None, seed: int) -> int:
+    """`partnerscore retrain`; returns the exit status (4 when the gate keeps the champion)."""
+    from pipelines.retrain import GATE_FAILED, run_retrain
+
+    quiet_mlflow()
+    outcome = run_retrain(workspace, config, config_text, file, period=period, seed=seed)
+    for p, status in outcome.ingested.items():
+        out.print(f"ingested {p}: {status}")
+    drift = outcome.drift
+    out.print(f"Drift of {drift['newest_period']} against earlier periods:")
+    for row in drift["features"]:
+        out.print(f"  {row['label']}: {row['metric']} {row['distance']:.3f}"
+                  + (" [bold yellow]LARGE[/]" if row["large"] else ""))
+    impact = drift["impact"]
+    out.print(f"  impact rate {impact['newest_rate']:.1%} (90% interval {impact['newest_low']:.1%}"
+              f" to {impact['newest_high']:.1%}); history {impact['history_rate']:.1%}")
+    for warning in drift["warnings"]:
+        out.print(f"[bold yellow]WARNING: {warning}[/]")
+    decision = outcome.decision
+    for label, metrics in (("champion", decision.champion), ("challenger", decision.challenger)):
+        if metrics:
+            out.print(f"{label}: " + "; ".join(_metric_line(k, metrics[k])
+                                               for k in ("log_loss", "roc_auc", "brier")))
+    verdict = "promoted to @champion" if outcome.promoted else "NOT promoted; champion kept"
+    out.print(f"Challenger version {outcome.challenger} {verdict}: {decision.reason}")
+    return 0 if outcome.promoted else GATE_FAILED
+
+
+def models(workspace: Workspace, config: Config, card: str | None) -> None:
+    """`partnerscore models [--card VERSION]`."""
+    from pipelines import tracking
+
+    quiet_mlflow()
+    client = tracking.connect(workspace, config)
+    name = config.model.registered_name
+    if card is not None:
+        run_id = client.get_model_version(name, card).run_id
+        text = tracking.run_text(client, run_id, "model_card.md") if run_id else None
+        out.print(text or f"version {card} has no model card", markup=False)
+        return
+    table = Table(title=f"Registered versions of {name}", title_justify="left")
+    for column in ("version", "aliases", "periods", "model", "CV AUC", "CV log loss", "gate"):
+        table.add_column(column)
+    for v in tracking.versions(client, name):
+        periods = v["tags"].get("periods", "").split(",")
+        m = v["metrics"]
+        table.add_row(v["version"], ", ".join("@" + a for a in v["aliases"]),
+                      f"{periods[0]} to {periods[-1]}" if periods[0] else "",
+                      v["tags"].get("chosen_model", "").split("(")[0],
+                      f"{m.get('cv_roc_auc', float('nan')):.3f}",
+                      f"{m.get('cv_log_loss', float('nan')):.4f}",
+                      {"true": "passed", "false": "failed"}.get(v["tags"].get("gate.passed", ""), ""))
+    out.print(table)
+
+
+def promote(workspace: Workspace, config: Config, version: str | None, *, rollback: bool) -> None:
+    """`partnerscore promote VERSION` and `partnerscore rollback`."""
+    from pipelines import registry, tracking
+    from pipelines.lock import workspace_lock
+
+    quiet_mlflow()
+    with workspace_lock(workspace):
+        client = tracking.connect(workspace, config)
+        name = config.model.registered_name
+        before: str | None
+        if rollback:
+            before, after = registry.rollback(client, workspace, name)
+        else:
+            assert version is not None
+            client.get_model_version(name, version)
+            now = datetime.now(UTC).isoformat(timespec="seconds")
+            before = registry.promote(client, workspace, name, version, f"promoted by hand at {now}")
+            after = version
+    out.print(f"@champion: version {before} -> version {after}; exported to {workspace.champion}")
+
+
+def decide(workspace: Workspace, file: str, *, capacity: int, explore_rate: float,
+           seed: int | None, model: str | None) -> None:
+    """`partnerscore decide`: accept within capacity, explore, log every decision."""
+    import numpy as np
+
+    from pipelines import decisions
+    from pipelines.lock import workspace_lock
+    from pipelines.predict import run_predict
+
+    batch, note = run_predict(workspace.champion, file, model=model)
+    rng = np.random.default_rng(seed)
+    records = decisions.decide(batch, capacity, explore_rate, rng)
+    with workspace_lock(workspace):
+        decisions.append(workspace, records)
+    table = Table(title=f"Decisions (capacity {capacity}, exploration {explore_rate:.0%})",
+                  title_justify="left")
+    for column in ("rank", "proposal", "impact", "decision", "propensity"):
+        table.add_column(column)
+    for r in sorted(records, key=lambda r: r["rank"]):
+        table.add_row(str(r["rank"]), str(r["proposal_id"]), f"{r['impact_probability']:.1%}",
+                      "ACCEPT" if r["accepted"] else "decline", f"{r['propensity']:.3f}")
+    out.print(table)
+    out.print(f"Logged {len(records)} decisions to {workspace.decisions} ({note}).")

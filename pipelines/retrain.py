@@ -1,0 +1,138 @@
+"""After each trial period: ingest, train a challenger, compare with the champion, gate, promote.
+
+The comparison that decides is the one the business cares about: how each model
+would have ranked the newest period's proposals without having seen them. The
+champion scores them as it is (it was trained before they were labelled); the
+challenger's procedure is retrained without that period. Cross-validation over all
+periods is reported beside it for context, but the two models' CV figures come from
+different data, so they do not decide.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from model.drift import drift_report
+from model.estimators import CandidateSpec
+from model.gate import GateDecision, decide
+from model.metrics import evaluate
+from model.schema import Config
+from model.selection import fit_procedure, prepare
+from pipelines.bundle import Bundle, load_bundle
+from pipelines.settings import Workspace
+
+GATE_FAILED = 4  # exit status when the challenger is not promoted
+
+
+@dataclass(frozen=True)
+class RetrainOutcome:
+    """What `partnerscore retrain` reports."""
+
+    challenger: str
+    champion_before: str | None
+    promoted: bool
+    decision: GateDecision
+    drift: dict[str, Any]
+    ingested: dict[str, str]
+    training: dict[str, Any]
+
+
+def _spec(training: dict[str, Any]) -> CandidateSpec:
+    return CandidateSpec(training["chosen_kind"], dict(training.get("chosen_params") or {}))
+
+
+def _score_champion(champion: Bundle, past: pd.DataFrame, newest: pd.DataFrame,
+                    config: Config, seed: int, newest_period: str) -> tuple[np.ndarray, str]:
+    seen = champion.training.get("data", {}).get("periods", [])
+    if newest_period not in seen:
+        return champion.model.predict_proba(newest), "champion as it is"
+    model, _ = fit_procedure(_spec(champion.training), prepare(past, config), config, seed)
+    return model.predict_proba(newest), "champion's procedure retrained without the newest period"
+
+
+def compare_on_newest(champion: Bundle, challenger: dict[str, Any], proposals: pd.DataFrame,
+                      config: Config, seed: int) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """Metrics of champion and challenger on the newest period, neither having seen it."""
+    period_column = config.role("period")
+    newest_period = str(proposals[period_column].max())
+    is_newest = (proposals[period_column] == newest_period).to_numpy()
+    past, newest = proposals[~is_newest], proposals[is_newest]
+    y = newest[config.role("label")].to_numpy(float)
+    p_champion, how = _score_champion(champion, past, newest, config, seed, newest_period)
+    model, _ = fit_procedure(_spec(challenger), prepare(past, config), config, seed)
+    p_challenger = model.predict_proba(newest)
+    m = config.model
+    return (evaluate(y, p_champion, k=m.precision_at_k, bootstrap=m.bootstrap_samples, seed=seed),
+            evaluate(y, p_challenger, k=m.precision_at_k, bootstrap=m.bootstrap_samples, seed=seed),
+            how)
+
+
+def _gate_text(decision: GateDecision, how: str, newest_period: str) -> str:
+    verdict = "PASSED: promoted to @champion" if decision.passed else "FAILED: champion kept"
+    return (f"Gate {verdict}. Compared on {newest_period} ({how}; challenger retrained without "
+            f"it). {decision.reason}.")
+
+
+def _gate_tags(decision: GateDecision, text: str) -> dict[str, str]:
+    return {"gate.passed": str(decision.passed).lower(), "gate.reason": text[:5000],
+            "gate.champion": json.dumps(decision.champion)[:5000],
+            "gate.challenger": json.dumps(decision.challenger)[:5000]}
+
+
+def _drift_metrics(drift: dict[str, Any]) -> dict[str, float]:
+    out = {f"drift_{r['metric']}_{r['feature']}": float(r["distance"])
+           for r in drift["features"] if np.isfinite(r["distance"])}
+    out["drift_impact_rate_newest"] = drift["impact"]["newest_rate"]
+    return out
+
+
+def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Path | None, *,
+                period: str | None = None, seed: int = 0) -> RetrainOutcome:
+    """Ingest (optional), train a challenger on all stored periods, gate it, promote on pass."""
+    from pipelines import registry, store, tracking
+    from pipelines.card import model_card
+    from pipelines.ingest import ingest_file
+    from pipelines.lock import workspace_lock
+    from pipelines.train import train_and_register
+
+    with workspace_lock(workspace):
+        ingested = ingest_file(workspace, config, file, period=period).periods if file else {}
+        proposals = store.read_all(workspace, config)
+        if proposals is None:
+            from model.validation import ContractError, Problem
+
+            raise ContractError([Problem(None, None, "", "labelled outcomes in the store: "
+                                         "pass FILE or run partnerscore ingest first")])
+        client = tracking.connect(workspace, config)
+        name = config.model.registered_name
+        champion_before = registry.sync_champion(client, workspace, name)
+        drift = drift_report(proposals, proposals[config.role("period")], config.role("label"),
+                             config.features)
+        outcome = train_and_register(client, workspace, config, config_text, proposals,
+                                     str(workspace.store), seed=seed)
+        if champion_before is None:
+            decision = GateDecision(True, "no champion yet: the first model becomes champion")
+            how = "no comparison"
+        else:
+            champion = load_bundle(workspace.champion)
+            champ_metrics, chall_metrics, how = compare_on_newest(
+                champion, outcome.training, proposals, config, seed)
+            decision = decide(champ_metrics, chall_metrics, config.gate)
+        text = _gate_text(decision, how, drift["newest_period"])
+        tracking.tag_version(client, name, outcome.version, _gate_tags(decision, text))
+        labels = {c.name: c.label for c in config.columns}
+        tracking.log_run_outputs(client, outcome.run_id, metrics=_drift_metrics(drift), texts={
+            "drift.json": json.dumps(drift, indent=1, default=str),
+            "gate.json": json.dumps(decision.__dict__, indent=1, default=str),
+            "model_card.md": model_card(outcome.training, labels, outcome.version, text)})
+        tracking.set_alias(client, name, tracking.CHALLENGER, outcome.version)
+        if decision.passed:
+            registry.promote(client, workspace, name, outcome.version, text)
+    return RetrainOutcome(outcome.version, champion_before, decision.passed, decision, drift,
+                          ingested, outcome.training)
