@@ -9,10 +9,10 @@ WORKSPACE ?= partnerscore-workspace
 TEST_ENV := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint bench clean lock
+.PHONY: help install demo test lint bench clean lock system-deps
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -29,7 +29,13 @@ lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check model pipelines tests bench
 	$(VENV)/bin/mypy
 
-test: install lint ## Lint, then the whole test suite
+# The report tests render HTML in a real headless browser: Debian's chromium.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-deps: ## Debian packages the tests need (chromium for the report tests)
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+test: install system-deps lint ## Lint, then the whole test suite
 	$(TEST_ENV) $(VENV)/bin/pytest -q
 
 bench: install ## Benchmarks under bench/ (prints their figures)

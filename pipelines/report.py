@@ -69,10 +69,13 @@ def write_report(output: Path, bundle: Bundle, proposals: pd.DataFrame | None, *
 
 
 def report_command(workspace: Workspace, file: str | None, *, output: Path, model: str | None,
-                   capacity: int | None, data: Path | None, sheet: str | None) -> None:
+                   capacity: int | None, data: Path | None, sheet: str | None,
+                   gate_history: list[dict[str, Any]] | None = None) -> None:
     """Validate every input, then write the report: a batch review with FILE, else a model report.
 
-    Nothing is written when an input is bad.
+    `capacity` applies to a batch review, `data` (proposals, labelled or not, for the
+    beeswarm) and `gate_history` (promotion decisions) to a model report; `data` is
+    validated in either case. Nothing is written when an input is bad.
 
     Raises:
         ContractError: when FILE or `data` breaks the data contract.
@@ -87,4 +90,4 @@ def report_command(workspace: Workspace, file: str | None, *, output: Path, mode
         from pipelines.io import load_proposals
 
         sample = load_proposals(data, bundle.config, labelled=False, sheet=sheet)
-    write_report(output, bundle, proposals, capacity=capacity, sample=sample)
+    write_report(output, bundle, proposals, capacity=capacity, sample=sample, gate_history=gate_history)

@@ -73,8 +73,9 @@ def _reason_list(items: list[dict[str, Any]], bundle: Bundle | None = None) -> s
 
 
 def _flag_tags(bundle: Bundle, flags: list[dict[str, Any]]) -> str:
-    return "".join(f"<span class=flag title='{esc(flag_note(bundle, f)[1])}'>{esc(flag_note(bundle, f)[0])}</span>"
-                   for f in flags) or "<span class=meta>none</span>"
+    notes = [flag_note(bundle, f) for f in flags]
+    return "".join(f"<span class=flag title='{esc(sentence)}'>{esc(tag)}</span>"
+                   for tag, sentence in notes) or "<span class=meta>none</span>"
 
 
 def _capacity_mark(record: dict[str, Any]) -> str:
@@ -100,8 +101,10 @@ def _ranking(bundle: Bundle, scored: ScoredBatch) -> str:
 
 
 def _waterfall(record: dict[str, Any], base: float) -> str:
+    """The largest factors, those that raise first: the running total then stays within 0-100%."""
     items = sorted(record["contributions"], key=lambda c: -abs(c["points"]))
-    shown = [(c["label"], float(c["points"])) for c in items[:WATERFALL_STEPS]]
+    largest = sorted(items[:WATERFALL_STEPS], key=lambda c: (c["points"] < 0, -abs(c["points"])))
+    shown = [(c["label"], float(c["points"])) for c in largest]
     rest = items[WATERFALL_STEPS:]
     if rest:
         shown.append((f"{len(rest)} smaller factors", float(sum(c["points"] for c in rest))))
@@ -111,7 +114,7 @@ def _waterfall(record: dict[str, Any], base: float) -> str:
 
 def _what_ifs(bundle: Bundle, suggestions: list[Suggestion]) -> str:
     if not suggestions:
-        fields = ", ".join(c.label.lower() for c in bundle.config.features if c.actionable)
+        fields = ", ".join(c.label for c in bundle.config.features if c.actionable)
         return (f"<p class=whatif-none>None: no realistic change to the negotiable fields ({esc(fields)}) "
                 "raises the probability.</p>")
     items = [f"<li data-feature='{esc(s.feature)}' data-before='{s.before!r}' data-after='{s.after!r}'>"
@@ -140,7 +143,8 @@ def _article(bundle: Bundle, record: dict[str, Any], proposal: pd.Series, base: 
     name = f" — {esc(record['partner_name'])}" if record.get("partner_name") else ""
     description = _free_text(bundle, proposal)
     return (f"<article class=proposal id=proposal-{record['rank']} "
-            f"data-proposal-id='{esc(record['proposal_id'])}' data-probability='{record['impact_probability']!r}'>"
+            f"data-proposal-id='{esc(record['proposal_id'])}' "
+            f"data-probability='{record['impact_probability']!r}'>"
             f"<h3>#{record['rank']} {esc(record['proposal_id'])}{name}</h3>"
             f"<p><span class=probability>{percent(record['impact_probability'])}</span> "
             f"<span class='grade grade-{esc(record['grade'])}'>{esc(record['grade'])}</span>"

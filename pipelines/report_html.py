@@ -27,7 +27,8 @@ h3 { font-size: 1.08rem; margin: 1.2rem 0 .4rem; }
 h4, h5, h6 { font-size: 1rem; margin: 1rem 0 .3rem; }
 p { margin: .35rem 0; }
 .meta { color: var(--muted); }
-.note { background: var(--soft); border-left: 4px solid var(--accent); padding: .5rem .8rem; margin: .6rem 0; }
+.note { background: var(--soft); border-left: 4px solid var(--accent); padding: .5rem .8rem;
+        margin: .6rem 0; }
 .warning { background: #fff4e5; border-left: 4px solid #c77700; padding: .5rem .8rem; margin: .6rem 0; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-size: .9rem; margin: .4rem 0 .8rem; }
@@ -58,7 +59,8 @@ svg { max-width: 100%; height: auto; display: block; }
 svg text { font-family: inherit; }
 nav.toc a { margin-right: 1rem; }
 a { color: var(--accent); }
-code { background: var(--soft); padding: 0 .25em; border-radius: 3px; font-size: .9em; overflow-wrap: anywhere; }
+code { background: var(--soft); padding: 0 .25em; border-radius: 3px; font-size: .9em;
+       overflow-wrap: anywhere; }
 blockquote { margin: .5rem 0; padding: .3rem .8rem; border-left: 4px solid #c77700; background: #fff4e5; }
 @media (max-width: 900px) { .columns { grid-template-columns: 1fr; } }
 @media print {
@@ -69,7 +71,8 @@ blockquote { margin: .5rem 0; padding: .3rem .8rem; border-left: 4px solid #c777
   h2 { break-after: avoid; }
   article.proposal, figure, tr { break-inside: avoid; }
   thead { display: table-header-group; }
-  .columns { grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); }
+  .columns { grid-template-columns: 1fr; gap: .4rem; }
+  svg.waterfall { max-width: 170mm; }
   * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 }
 """
@@ -111,7 +114,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, numeric: Seq
     body = "".join(f"<tr{a}>" + "".join(cell("td", i, c) for i, c in enumerate(r)) + "</tr>"
                    for r, a in zip(rows, attrs, strict=True))
     klass = f" class={cls}" if cls else ""
-    return f"<div class=scroll><table{klass}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    return (f"<div class=scroll><table{klass}><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table></div>")
 
 
 def page(title: str, body: str) -> str:

@@ -144,8 +144,13 @@ def _gate_records(stored: Any, given: list[dict[str, Any]] | None) -> list[dict[
 
 
 def _cell(value: Any) -> str:
+    """One field of a gate record; metric maps ({name: {value, low, high}}) shown as 'name value'."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return number(value, 4)
+    if isinstance(value, dict) and all(isinstance(v, dict) and "value" in v for v in value.values()):
+        return "<br>".join(f"{esc(k)} {number(v['value'], 4)}" for k, v in value.items())
     if isinstance(value, dict | list):
         return f"<code>{esc(json.dumps(value, default=str))}</code>"
     return esc(value)
@@ -155,7 +160,8 @@ def _gates(bundle: Bundle, gate_history: list[dict[str, Any]] | None) -> str:
     records = _gate_records(bundle.training.get("gate"), gate_history)
     head = "<section id=gates><h2>Promotion decisions</h2>"
     if not records:
-        return head + "<p class=note id=no-gates>No promotion decision is recorded for this model.</p></section>"
+        return (head + "<p class=note id=no-gates>No promotion decision is recorded for this model.</p>"
+                "</section>")
     keys = list(dict.fromkeys(k for r in records for k in r))
     rows = [[_cell(r.get(k)) for k in keys] for r in records]
     return head + table([k.replace("_", " ") for k in keys], rows, cls="gates") + "</section>"

@@ -69,7 +69,8 @@ def _numeric_candidates(column: Column, spec: FeatureSpec, value: float | None) 
         doubled = () if value is None else (2 * value,)
         out += [v for v in (*FTE_STEPS, *doubled) if value is None or v > value]
     if lower_it and value:
-        out.append(value / 2)
+        half = value / 2
+        out.append(float(round(half)) if half >= 4 else round(half, 2))  # "30 hours", not "30.25"
     low, high = _bounds(column, spec)
     return sorted({v for v in out if low <= v <= high and v != value})
 
@@ -97,9 +98,10 @@ def _variants(bundle: Bundle, proposals: pd.DataFrame) -> tuple[pd.DataFrame, li
         for i, value in enumerate(values.tolist()):
             changes += [(i, column.name, v) for v in candidate_values(column, specs[column.name], value)]
     frame = proposals.iloc[[i for i, _, _ in changes]].copy()
-    for name in {f for _, f, _ in changes} - set(frame.columns):
-        frame[name] = pd.Series(np.nan, index=frame.index, dtype=float if bundle.config.by_name[
-            name].is_numeric or bundle.config.by_name[name].type == "boolean" else object)
+    columns = bundle.config.by_name
+    for name in {f for _, f, _ in changes} - set(frame.columns):  # optional columns left out of the file
+        numeric = columns[name].is_numeric or columns[name].type == "boolean"
+        frame[name] = pd.Series(np.nan, index=frame.index, dtype=float if numeric else object)
     for j, (_, feature, value) in enumerate(changes):
         frame.iat[j, frame.columns.get_loc(feature)] = value
     return frame.reset_index(drop=True), changes
@@ -166,10 +168,17 @@ def _spec(bundle: Bundle, feature: str) -> FeatureSpec | None:
     return next((s for s in bundle.model.encoder.specs_ if s.name == feature), None)
 
 
+def _plain(value: float) -> str:
+    """A number as explanations write it: '9 000 000', '0.25'."""
+    if float(value).is_integer():
+        return f"{int(value):,}".replace(",", " ")
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
 def _range(spec: FeatureSpec | None) -> str:
     if spec is None or not math.isfinite(spec.low):
         return ""
-    return f" ({spec.low:g} to {spec.high:g})"
+    return f" ({_plain(spec.low)} to {_plain(spec.high)})"
 
 
 def flag_note(bundle: Bundle, flag: dict[str, Any]) -> tuple[str, str]:
@@ -178,13 +187,13 @@ def flag_note(bundle: Bundle, flag: dict[str, Any]) -> tuple[str, str]:
     label = column.label if column else flag["feature"]
     value = flag.get("value")
     if flag["kind"] == "novel_category":
-        return (f"new {label.lower()}",
-                f"{label}: “{value}” never appeared in the training data; the model treats it "
-                "like the rare values it grouped as “other”.")
+        return (f"{label}: new value",
+                f"{label}: “{str(value).replace('_', ' ')}” never appeared in the training data; "
+                "the model treats it like the rare values it grouped as “other”.")
     if flag["kind"] == "outside_training_range":
-        return (f"{label.lower()} out of range",
-                f"{label}: {value:g} is outside the values seen in training"
+        return (f"{label}: out of range",
+                f"{label}: {_plain(float(flag['value']))} is outside the values seen in training"
                 f"{_range(_spec(bundle, flag['feature']))}; the model extrapolates.")
-    return (f"{label.lower()} missing",
+    return (f"{label}: missing",
             f"{label}: not given; the model relies on this field and uses what a missing value "
             "meant in the training data.")

@@ -12,6 +12,7 @@ Chromium is required: a missing binary raises `BrowserMissing`, which fails the 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -113,10 +114,8 @@ class _WebSocket:
                     return b"".join(parts).decode()
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self._frame(0x8, b"")
-        except OSError:
-            pass
         self.sock.close()
 
 
@@ -278,12 +277,3 @@ class Chromium:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=5)
 
-
-def open_report(profile: Path, report: Path, *, width: int = 1366, height: int = 768) -> tuple[Chromium, Page]:
-    """Start Chromium and load `report`; the caller closes the browser (use as context)."""
-    browser = Chromium(profile).__enter__()
-    try:
-        return browser, browser.page().open(report, width, height)
-    except BaseException:
-        browser.__exit__(None, None, None)
-        raise
