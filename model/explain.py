@@ -99,21 +99,42 @@ def describe(column: Column, value: Any) -> str:
     return template.format(value=str(shown).replace("_", " "))
 
 
-def reasons(explanation: Explanation, row: int, proposals: pd.DataFrame,
-            columns: dict[str, Column], top: int) -> tuple[list[dict[str, Any]], ...]:
-    """Every feature's contribution for one proposal, and its top reasons for and against."""
-    points = explanation.points[row]
-    record = proposals.iloc[row]
-    items = [
-        {"feature": name, "label": describe(columns[name], record.get(name)),
-         "value": display_value(columns[name], record.get(name)),
-         "logit": float(explanation.contributions[row, j]), "points": float(points[j])}
-        for j, name in enumerate(explanation.features)
-    ]
-    ranked = sorted(items, key=lambda item: -abs(item["logit"]))
-    upward = [item for item in ranked if item["logit"] > 1e-12][:top]
-    downward = [item for item in ranked if item["logit"] < -1e-12][:top]
-    return items, upward, downward
+def describe_values(column: Column, values: list[Any]) -> tuple[list[str], list[Any]]:
+    """Wording and shown value for every proposal's value of one field (repeats computed once)."""
+    cache: dict[Any, tuple[str, Any]] = {}
+    labels, shown = [], []
+    for value in values:
+        key = None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+        if key not in cache:
+            cache[key] = (describe(column, key), display_value(column, key))
+        label, display = cache[key]
+        labels.append(label)
+        shown.append(display)
+    return labels, shown
+
+
+def reasons(explanation: Explanation, proposals: pd.DataFrame, columns: dict[str, Column],
+            top: int) -> list[tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]]:
+    """For each proposal: every feature's contribution, its top reasons for and its top against."""
+    points = explanation.points
+    described = [describe_values(columns[name], _values(proposals, name))
+                 for name in explanation.features]
+    order = np.argsort(-np.abs(explanation.contributions), axis=1, kind="stable")
+    out = []
+    for i in range(len(proposals)):
+        logits = explanation.contributions[i]
+        items = [{"feature": name, "label": described[j][0][i], "value": described[j][1][i],
+                  "logit": float(logits[j]), "points": float(points[i, j])}
+                 for j, name in enumerate(explanation.features)]
+        ranked = [items[j] for j in order[i]]
+        upward = [item for item in ranked if item["logit"] > 1e-12][:top]
+        downward = [item for item in ranked if item["logit"] < -1e-12][:top]
+        out.append((items, upward, downward))
+    return out
+
+
+def _values(proposals: pd.DataFrame, name: str) -> list[Any]:
+    return proposals[name].tolist() if name in proposals else [None] * len(proposals)
 
 
 def global_importance(explanation: Explanation, encoded: dict[str, np.ndarray]

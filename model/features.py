@@ -174,25 +174,30 @@ class FeatureEncoder:
         """Per proposal: novel categories, values outside the training range, missing values."""
         result: list[list[dict[str, Any]]] = [[] for _ in range(len(proposals))]
         for spec in self.specs_:
-            values = _column(proposals, spec.name).tolist()
-            for i, value in enumerate(values):
-                flag = self._flag(spec, value)
-                if flag:
-                    result[i].append({"feature": spec.name, "kind": flag, "value": value})
+            values = _column(proposals, spec.name)
+            kinds = self._flag_kinds(spec, values)
+            listed = values.tolist()
+            for i in np.flatnonzero(kinds != ""):
+                value = listed[i]
+                if isinstance(value, float) and np.isnan(value):
+                    value = None
+                result[i].append({"feature": spec.name, "kind": str(kinds[i]), "value": value})
         return result
 
     @staticmethod
-    def _flag(spec: FeatureSpec, value: Any) -> str | None:
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            return "missing" if spec.indicator else None
+    def _flag_kinds(spec: FeatureSpec, values: pd.Series) -> np.ndarray:
+        missing = values.isna().to_numpy()
+        kinds = np.full(len(values), "", dtype=object)
+        if spec.indicator:
+            kinds[missing] = "missing"
         if spec.kind == "category":
-            return None if value in spec.seen else "novel_category"
-        if spec.kind == "ordinal":
-            return None
-        number = float(value)
-        if np.isfinite(spec.low) and not spec.low <= number <= spec.high:
-            return "outside_training_range"
-        return None
+            novel = ~values.isin(spec.seen).to_numpy() & ~missing
+            kinds[novel] = "novel_category"
+        elif spec.kind != "ordinal" and np.isfinite(spec.low):
+            number = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            outside = ~missing & ((number < spec.low) | (number > spec.high))
+            kinds[outside] = "outside_training_range"
+        return kinds
 
     def to_dict(self) -> dict[str, Any]:
         """The fitted state as plain JSON-ready data."""

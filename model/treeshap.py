@@ -194,12 +194,16 @@ def _chunk(t: TreeTables, X: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray
     slot_ok = holds[ranks[0][1]]
     for slots, conds in ranks[1:]:
         slot_ok[slots] &= holds[conds]
-    patterns = np.zeros((t.leaf_value.size, n), dtype=np.int64)
+    # int32 keeps these (slots x rows) temporaries small: fresh int64 pages cost more
+    # in page faults than the arithmetic itself.
+    patterns = np.zeros((t.leaf_value.size, n), dtype=np.int32)
     for k, (leaves, slots) in enumerate(_by_rank(t.leaf_slot_start, t.slot_bit.size)):
-        patterns[leaves] |= slot_ok[slots].astype(np.int64) << k
+        patterns[leaves] |= slot_ok[slots].astype(np.int32) << k
     margin = t.baseline + t.leaf_value @ (patterns == (2**t.leaf_width - 1)[:, None])
-    index = patterns[t.slot_leaf] * t.leaf_width[t.slot_leaf, None]
-    index += (t.leaf_table_start[t.slot_leaf] + np.log2(t.slot_bit).astype(np.int64))[:, None]
+    index = patterns[t.slot_leaf]
+    index *= t.leaf_width[t.slot_leaf].astype(np.int32)[:, None]
+    index += (t.leaf_table_start[t.slot_leaf]
+              + np.log2(t.slot_bit).astype(np.int64)).astype(np.int32)[:, None]
     values = t.table[index]
     for column in np.unique(t.slot_feature):
         shap[column] = values[t.slot_feature == column].sum(axis=0)

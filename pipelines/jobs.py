@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import warnings
 import sys
+import warnings
 from pathlib import Path
 
 from model.schema import Config

@@ -54,13 +54,40 @@ def resolve_model(model: str | None, champion_dir: Path) -> Bundle:
                 "(partnerscore train) or pass --model")
         return load_bundle(champion_dir)
     if model.startswith(("models:/", "runs:/")):
-        from pipelines import tracking
+        from pipelines.settings import Workspace
 
-        return load_bundle(tracking.download_bundle(model))
+        return _registry_bundle(model, Workspace(champion_dir.parent).tracking_uri())
     path = Path(model)
+    if path.is_file():
+        raise BundleError(f"--model {model}: a single file ({_file_kind(path)}); partnerscore loads "
+                          "only model directories verified by their sha256 manifest and never "
+                          "unpickles a file, so pickle and joblib models are refused")
     if not path.is_dir():
         raise BundleError(f"--model {model}: neither a models:/ URI nor a model directory")
     return load_bundle(path)
+
+
+def _file_kind(path: Path) -> str:
+    with path.open("rb") as handle:
+        head = handle.read(2)
+    return "it looks like a pickle or joblib file" if head[:1] == b"\x80" else "not a model directory"
+
+
+def _registry_bundle(model: str, tracking_uri: str) -> Bundle:
+    """Download a registered version with pickle disabled, verify and load it, delete the copy."""
+    import dataclasses
+    import tempfile
+
+    from pipelines import tracking
+
+    with tempfile.TemporaryDirectory(prefix="partnerscore-model-") as tmp:
+        bundle = load_bundle(tracking.download_bundle(model, Path(tmp), tracking_uri=tracking_uri))
+    # The downloaded copy is gone: name the model by the URI it was asked for.
+    name, _, version = model.removeprefix("models:/").partition("/")
+    registry = {"uri": model, **({"name": name, "version": version}
+                                 if model.startswith("models:/") and version.isdigit() else {})}
+    manifest = {**bundle.manifest, "registry": {**bundle.registry, **registry}}
+    return dataclasses.replace(bundle, manifest=manifest)
 
 
 def _flags(bundle: Bundle, proposals: pd.DataFrame) -> list[list[dict[str, Any]]]:
@@ -78,16 +105,22 @@ def _ranks(probability: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _record(i: int, expl: Explanation, proposals: pd.DataFrame, config: Config,
-            top: int, ranks: np.ndarray, flags: list[list[dict[str, Any]]]) -> dict[str, Any]:
-    p = float(expl.probability[i])
-    items, upward, downward = reasons(expl, i, proposals, config.by_name, top)
+def _records(expl: Explanation, proposals: pd.DataFrame, config: Config, top: int,
+             flags: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    probability, ranks = expl.probability, _ranks(expl.probability)
     name_column = config.roles.get("name")
-    name = proposals.iloc[i][name_column] if name_column in proposals else None
-    return {"proposal_id": proposals.iloc[i][config.role("id")], "partner_name": name,
-            "impact_probability": p, "score": round(100 * p), "grade": config.scoring.grade(p),
-            "rank": int(ranks[i]), "logit": float(expl.logit[i]), "contributions": items,
-            "reasons_for": upward, "reasons_against": downward, "flags": flags[i]}
+    ids = proposals[config.role("id")].tolist()
+    names = (proposals[name_column].tolist() if name_column in proposals
+             else [None] * len(proposals))
+    explained = reasons(expl, proposals, config.by_name, top)
+    out = []
+    for i, (items, upward, downward) in enumerate(explained):
+        p = float(probability[i])
+        out.append({"proposal_id": ids[i], "partner_name": names[i], "impact_probability": p,
+                    "score": round(100 * p), "grade": config.scoring.grade(p),
+                    "rank": int(ranks[i]), "logit": float(expl.logit[i]), "contributions": items,
+                    "reasons_for": upward, "reasons_against": downward, "flags": flags[i]})
+    return out
 
 
 def score_batch(bundle: Bundle, proposals: pd.DataFrame, *, top: int | None = None,
@@ -95,11 +128,8 @@ def score_batch(bundle: Bundle, proposals: pd.DataFrame, *, top: int | None = No
     """Probability, score, grade, rank, exact contributions, reasons and flags per proposal."""
     config = bundle.config
     expl = explain(bundle.model, proposals)
-    ranks = _ranks(expl.probability)
-    flags = _flags(bundle, proposals)
     top = config.scoring.top_reasons if top is None else top
-    records = [_record(i, expl, proposals, config, top, ranks, flags)
-               for i in range(len(proposals))]
+    records = _records(expl, proposals, config, top, _flags(bundle, proposals))
     summary = None
     if capacity is not None:
         for record in records:
@@ -138,7 +168,7 @@ def proposals_from_settings(pairs: list[str]) -> list[dict[str, str]]:
 def offline_note(bundle: Bundle) -> str:
     """Which model version answers, and when it was synced from the registry."""
     info = model_info(bundle)
-    version = f"{info['name']} v{info['version']}" if info["version"] else str(bundle.path)
+    version = f"{info['name']} v{info['version']}" if info["version"] else str(info["uri"])
     synced = f", synced {info['synced_at']}" if info.get("synced_at") else ""
     return f"model {version}{synced}"
 

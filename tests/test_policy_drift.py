@@ -67,4 +67,4 @@ def test_drift_report_flags_a_constructed_shift(history: pd.DataFrame, config: C
 
 def test_wilson_interval_contains_the_rate() -> None:
     low, high = wilson(3, 28)
-    assert low < 3 / 28 < high and 0 <= low and high <= 1
+    assert low < 3 / 28 < high and low >= 0 and high <= 1
