@@ -29,11 +29,8 @@ lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check model pipelines tests bench
 	$(VENV)/bin/mypy
 
-# The report tests render HTML in a real headless browser: Debian's chromium.
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-system-deps: ## Debian packages the tests need (chromium for the report tests)
-	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+system-deps: ## Debian packages the tests need (see deploy/system-deps.sh)
+	bash deploy/system-deps.sh
 
 test: install system-deps lint ## Lint, then the whole test suite
 	$(TEST_ENV) $(VENV)/bin/pytest -q

@@ -116,16 +116,18 @@ def describe_values(column: Column, values: list[Any]) -> tuple[list[str], list[
 def reasons(explanation: Explanation, proposals: pd.DataFrame, columns: dict[str, Column],
             top: int) -> list[tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]]:
     """For each proposal: every feature's contribution, its top reasons for and its top against."""
-    points = explanation.points
-    described = [describe_values(columns[name], _values(proposals, name))
-                 for name in explanation.features]
-    order = np.argsort(-np.abs(explanation.contributions), axis=1, kind="stable")
+    features = explanation.features
+    described = [describe_values(columns[name], _values(proposals, name)) for name in features]
+    labels = list(zip(*(d[0] for d in described), strict=True))
+    shown = list(zip(*(d[1] for d in described), strict=True))
+    logits = explanation.contributions.tolist()
+    points = explanation.points.tolist()
+    order = np.argsort(-np.abs(explanation.contributions), axis=1, kind="stable").tolist()
     out = []
     for i in range(len(proposals)):
-        logits = explanation.contributions[i]
-        items = [{"feature": name, "label": described[j][0][i], "value": described[j][1][i],
-                  "logit": float(logits[j]), "points": float(points[i, j])}
-                 for j, name in enumerate(explanation.features)]
+        items = [{"feature": f, "label": label, "value": value, "logit": g, "points": q}
+                 for f, label, value, g, q in zip(features, labels[i], shown[i], logits[i],
+                                                  points[i], strict=True)]
         ranked = [items[j] for j in order[i]]
         upward = [item for item in ranked if item["logit"] > 1e-12][:top]
         downward = [item for item in ranked if item["logit"] < -1e-12][:top]

@@ -242,10 +242,13 @@ def report(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Write a self-contained HTML report: a batch review, or the model's own report."""
+    from pipelines.lifecycle import gate_history
     from pipelines.report import report_command
 
-    report_command(_workspace(workspace), file, output=output, model=model, capacity=capacity,
-                   data=data, sheet=sheet)
+    ws = _workspace(workspace)
+    history = None if file else gate_history(ws, _config(None)[0])
+    report_command(ws, file, output=output, model=model, capacity=capacity, data=data,
+                   sheet=sheet, gate_history=history)
     typer.echo(f"wrote {output}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rich.table import Table
 
@@ -145,3 +146,16 @@ def decide(workspace: Workspace, file: str, *, capacity: int, explore_rate: floa
                       "ACCEPT" if r["accepted"] else "decline", f"{r['propensity']:.3f}")
     out.print(table)
     out.print(f"Logged {len(records)} decisions to {workspace.decisions} ({note}).")
+
+
+def gate_history(workspace: Workspace, config: Config) -> list[dict[str, Any]] | None:
+    """Promotion decisions from the registry, or None when there is no registry to ask."""
+    import os
+
+    if not (os.environ.get("MLFLOW_TRACKING_URI") or workspace.mlflow_db.exists()):
+        return None
+    from pipelines import tracking
+
+    quiet_mlflow()
+    client = tracking.connect(workspace, config)
+    return tracking.gate_history(client, config.model.registered_name)

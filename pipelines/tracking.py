@@ -9,9 +9,12 @@ never imports MLflow.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
+import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -24,13 +27,18 @@ from mlflow.data.pandas_dataset import from_pandas
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema, TensorSpec
 
-from model.schema import Config
+from model.schema import Config, TrackingSettings
+from pipelines.bundle import BundleError
 from pipelines.settings import Workspace
 
 SERVING_CODE = Path(__file__).with_name("serving.py")
 PACKAGE_DIRS = [Path(__file__).resolve().parent, Path(__file__).resolve().parent.parent / "model"]
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 _SPEC_TYPES = {"number": "double", "integer": "double", "boolean": "boolean"}
+
+
+class TrackingUnavailable(Exception):
+    """The tracking server did not answer within the configured bound (exit status 69)."""
 
 
 @dataclass(frozen=True)
@@ -47,11 +55,105 @@ class RegisteredVersion:
         return f"models:/{self.name}/{self.version}"
 
 
+def bound_http_waits(settings: TrackingSettings, *, override: bool = True) -> None:
+    """Make every MLflow HTTP request give up after `timeout_seconds` per try and `retries` retries.
+
+    MLflow reads these variables at each request. The backoff factor is 1 with no
+    jitter, so waits between tries are 0, 2, 4 ... s (urllib3) and the worst case
+    is `wait_bound(settings)`. With `override` False, values already set are kept.
+    """
+    values = {"MLFLOW_HTTP_REQUEST_TIMEOUT": settings.timeout_seconds,
+              "MLFLOW_HTTP_REQUEST_MAX_RETRIES": settings.retries,
+              "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": 1, "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": 0}
+    for key, value in values.items():
+        if override or key not in os.environ:
+            os.environ[key] = str(value)
+
+
+def wait_bound(settings: TrackingSettings) -> float:
+    """The longest one request to an unresponsive tracking server can take, in seconds."""
+    backoff = sum(2.0 ** (n - 1) for n in range(2, settings.retries + 1))
+    return settings.timeout_seconds * (settings.retries + 1) + backoff
+
+
+def _settings_in_force() -> TrackingSettings:
+    """The bounds MLflow will use now (as set by `bound_http_waits`)."""
+    return TrackingSettings(timeout_seconds=int(os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"]),
+                            retries=int(os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]))
+
+
+def check_reachable(uri: str, settings: TrackingSettings) -> None:
+    """For an http(s) tracking URI, one bounded request to its /health endpoint.
+
+    Any HTTP answer counts as reachable (authentication errors are MLflow's to
+    report); no answer within `wait_bound(settings)` raises.
+
+    Raises:
+        TrackingUnavailable: the server refused the connection, timed out or broke TLS.
+    """
+    if not uri.startswith(("http://", "https://")):
+        return
+    import requests
+
+    insecure = os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() in ("true", "1")
+    verify: bool | str = False if insecure else os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH", True)
+    started, error = time.monotonic(), ""
+    for attempt in range(settings.retries + 1):
+        if attempt > 1:
+            time.sleep(2.0 ** (attempt - 1))
+        try:
+            requests.get(uri.rstrip("/") + "/health", timeout=settings.timeout_seconds,
+                         verify=verify, allow_redirects=False)
+            return
+        except requests.RequestException as exc:
+            error = type(exc).__name__
+    raise TrackingUnavailable(
+        f"tracking server unreachable at {uri}: no answer after {settings.retries + 1} tries "
+        f"in {time.monotonic() - started:.0f} s ({error}); nothing was changed. Check "
+        "MLFLOW_TRACKING_URI and the server, or raise tracking.timeout_seconds / retries")
+
+
+def _create_database(workspace: Workspace) -> None:
+    """Create the workspace's SQLite database whole, or not at all.
+
+    MLflow builds a new database in dozens of migration steps; a process killed
+    in the middle leaves a file that every later run refuses ("duplicate column").
+    So the database is built under a temporary name and linked into place in one
+    step; os.link fails if another process got there first, whose file is kept.
+    """
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    workspace.root.mkdir(parents=True, exist_ok=True)
+    temporary = workspace.root / f".{workspace.mlflow_db.name}.{os.getpid()}.tmp"
+    temporary.unlink(missing_ok=True)
+    try:
+        store = SqlAlchemyStore(f"sqlite:///{temporary}", workspace.artifacts.as_uri())
+        store.engine.dispose()
+        with temporary.open("rb") as handle:
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, workspace.mlflow_db)
+    finally:
+        temporary.unlink(missing_ok=True)
+    descriptor = os.open(workspace.root, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def connect(workspace: Workspace, config: Config) -> MlflowClient:
-    """Point MLflow at the workspace (or MLFLOW_TRACKING_URI) and bound its HTTP waits."""
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(config.tracking.timeout_seconds))
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(config.tracking.retries))
+    """Point MLflow at the workspace (or MLFLOW_TRACKING_URI) with bounded HTTP waits.
+
+    Raises:
+        TrackingUnavailable: when a tracking server does not answer within the bound
+            set by the configuration's `tracking` section.
+    """
+    bound_http_waits(config.tracking)
     uri = workspace.tracking_uri()
+    check_reachable(uri, config.tracking)
+    if uri.startswith("sqlite:") and not workspace.mlflow_db.exists():
+        _create_database(workspace)
     user_choice = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -134,11 +236,45 @@ def tag_version(client: MlflowClient, name: str, version: str, tags: dict[str, s
         client.set_model_version_tag(name, version, key, value)
 
 
-def download_bundle(model_uri: str, into: Path | None = None) -> Path:
-    """Fetch a registered model's bundle artifact; returns its local directory."""
-    os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "false"
+@contextlib.contextmanager
+def pickle_disabled() -> Iterator[None]:
+    """MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false for the duration, restored afterwards."""
+    key = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
+    saved = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = saved
+
+
+def download_bundle(model_uri: str, into: Path | None = None, *,
+                    tracking_uri: str | None = None) -> Path:
+    """Fetch a registered model's bundle artifact (files only, pickle disabled); returns its directory.
+
+    The bundle is not loaded here: `bundle.load_bundle` verifies it first.
+
+    Raises:
+        BundleError: when the registry has no such model or version.
+        TrackingUnavailable: when a tracking server does not answer in time.
+    """
+    uri = tracking_uri or mlflow.get_tracking_uri()
+    bound_http_waits(TrackingSettings(), override=False)
+    check_reachable(uri, _settings_in_force())
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise BundleError(f"{model_uri}: there is no model registry at {uri}")
     target = into or Path(tempfile.mkdtemp(prefix="partnerscore-model-"))
-    local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(target))
+    try:
+        with pickle_disabled():
+            local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(target),
+                                                        tracking_uri=uri, registry_uri=uri)
+    except mlflow.exceptions.MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+            raise BundleError(f"{model_uri}: not in the registry at {uri} ({exc.message})") from exc
+        raise
     return Path(local) / "artifacts" / "bundle"
 
 
@@ -194,3 +330,18 @@ def versions(client: MlflowClient, name: str) -> list[dict[str, Any]]:
                      "created": mv.creation_timestamp, "run_id": mv.run_id, "tags": dict(mv.tags),
                      "metrics": dict(metrics)})
     return sorted(rows, key=lambda r: -int(r["version"]))
+
+
+def gate_history(client: MlflowClient, name: str) -> list[dict[str, Any]]:
+    """Every recorded promotion decision, oldest first, from the versions' gate tags."""
+    rows = []
+    for v in sorted(versions(client, name), key=lambda r: int(r["version"])):
+        tags = v["tags"]
+        if "gate.passed" not in tags:
+            continue
+        champion = json.loads(tags.get("gate.champion") or "{}")
+        challenger = json.loads(tags.get("gate.challenger") or "{}")
+        rows.append({"version": v["version"], "passed": tags["gate.passed"] == "true",
+                     "champion": champion, "challenger": challenger,
+                     "reason": tags.get("gate.reason", "")})
+    return rows
