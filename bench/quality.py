@@ -13,8 +13,9 @@ same validated rows; all are scored on one large test set from another seed:
 - boosting: default HistGradientBoostingClassifier on the same encoding;
 - grid: the hand-made scoring grid BD teams use today (0-2 points each for low time cost,
   low logistics complexity, high reach, high strategy fit; a missing value gets 1); the
-  points are not learned, only mapped to a probability by one logistic (Platt) fit on the
-  training rows, which leaves their ranking, hence their AUC, unchanged.
+  points are not learned, only mapped to a probability by one logistic fit (points ->
+  probability) on the training rows; its AUC is that of the points themselves unless the
+  fitted slope is negative (the training rows then say the grid ranks backwards).
 
 It also times `partnerscore train` end to end (a subprocess on the same history as CSV).
 
@@ -41,7 +42,6 @@ from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from model.calibration import fit_platt, sigmoid
 from model.features import FeatureEncoder
 from model.metrics import brier, roc_auc
 from model.schema import Config
@@ -150,10 +150,10 @@ def baselines(train: pd.DataFrame, y: np.ndarray, test: pd.DataFrame, config: Co
     X, X_test = encoder.transform(train), encoder.transform(test)
     logistic = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y)
     boosting = HistGradientBoostingClassifier(random_state=seed).fit(X, y)
-    platt = fit_platt(grid_points(train), y)
+    grid = LogisticRegression().fit(grid_points(train)[:, None], y)
     return {"logistic": logistic.predict_proba(X_test)[:, 1],
             "boosting": boosting.predict_proba(X_test)[:, 1],
-            "grid": sigmoid(platt.logit(grid_points(test)))}
+            "grid": grid.predict_proba(grid_points(test)[:, None])[:, 1]}
 
 
 def train_wall_time(history: pd.DataFrame, seed: int, config_path: Path | None) -> float:

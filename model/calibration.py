@@ -43,12 +43,28 @@ def fit_platt(margin: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | Non
     target = np.where(y == 1, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
     design = np.column_stack([m, np.ones_like(m)])
     params = np.array([1.0, 0.0])
+    loss = _loss(design @ params, target, w)
     for _ in range(iterations):
         p = sigmoid(design @ params)
         gradient = design.T @ (w * (p - target))
         hessian = design.T @ (design * (w * p * (1 - p))[:, None]) + 1e-9 * np.eye(2)
         step = np.linalg.solve(hessian, gradient)
-        params -= step
+        # Newton steps can overshoot when margins nearly separate the classes; halve
+        # until the likelihood improves so the fit never diverges.
+        for _ in range(50):
+            trial = params - step
+            trial_loss = _loss(design @ trial, target, w)
+            if trial_loss <= loss:
+                break
+            step = step / 2
+        else:
+            break
+        params, loss = trial, trial_loss
         if np.abs(step).max() < 1e-10:
             break
     return Platt(slope=float(params[0]), offset=float(params[1]))
+
+
+def _loss(logit: np.ndarray, target: np.ndarray, w: np.ndarray) -> float:
+    """Weighted cross-entropy of (smoothed) targets, stable for large |logit|."""
+    return float((w * (np.logaddexp(0.0, logit) - target * logit)).sum())

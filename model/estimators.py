@@ -1,6 +1,7 @@
 """Candidate estimators: built unfitted from a spec, fitted on encoded proposals.
 
-Two families: an L2-regularised logistic regression on standardised columns, and
+Two families: an L2-regularised logistic regression on standardised columns (0/1
+columns on a common scale, so rare category levels are shrunk like common ones), and
 gradient-boosted trees (HistGradientBoostingClassifier on one-hot input, monotone
 where the configuration declares it). Both expose the raw margin in log-odds and
 convert to the numpy-only `ScoringModel` once calibrated.
@@ -19,6 +20,8 @@ from model.calibration import Platt
 from model.features import FeatureEncoder
 from model.scorer import LINEAR, TREES, ScoringModel
 from model.treeshap import compile_hist_gradient_boosting
+
+BINARY_SCALE = 0.5  # the standard deviation of a balanced 0/1 column
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,10 @@ class MarginModel:
         # monotone direction are dropped and the model refitted.
         mean = np.average(X, axis=0, weights=w)
         scale = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=w))
+        # 0/1 columns (category levels, booleans, missing flags) are scaled as if
+        # balanced: their own, smaller deviation would shrink a rare level's effect
+        # less than a common one's, and on trial-sized data rare levels are mostly noise.
+        scale[np.all((X == 0) | (X == 1), axis=0)] = BINARY_SCALE
         scale[scale < 1e-12] = 1.0
         active = np.ones(X.shape[1], dtype=bool)
         for _ in range(X.shape[1] + 1):

@@ -73,7 +73,7 @@ class ModelSettings:
     registered_name: str = "partnerscore"
     experiment: str = "partnerscore"
     min_positives: int = 8
-    comfortable_positives: int = 30
+    comfortable_positives: int = 50
     rare_level_min_count: int = 5
     cv_folds: int = 5
     cv_repeats: int = 3

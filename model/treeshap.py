@@ -13,7 +13,7 @@ no shap import, and the same values as shap's TreeExplainer (a test checks it).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import combinations
+from functools import cache
 from math import factorial
 from typing import Any
 
@@ -58,29 +58,34 @@ class TreeTables:
         return cls(**values)
 
 
-def _subset_weight(size: int, width: int) -> float:
-    return factorial(size) * factorial(width - size - 1) / factorial(width)
+@cache
+def _subsets(d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For d path features: membership bits of every subset mask, the Shapley weight of
+    each subset size, and the inclusion matrix (row P, column S: S is a subset of P)."""
+    masks = np.arange(2**d)
+    bits = ((masks[:, None] >> np.arange(d)) & 1).astype(bool)
+    weights = np.array([factorial(n) * factorial(d - n - 1) / factorial(d) for n in range(d)] + [0.0])
+    inclusion = ((masks[:, None] & masks[None, :]) == masks[None, :]).astype(float)
+    return bits, weights[bits.sum(axis=1)], inclusion
 
 
 def _leaf_table(value: float, ratios: np.ndarray) -> tuple[np.ndarray, float]:
     """Shapley values of one leaf's game for every satisfaction pattern.
 
-    Returns the (2**d, d) table and the leaf's share of the base value.
+    phi_k(P) = value (s_k - r_k) sum over subsets S of P without k of
+    w(|S|) prod_{j not in S, j != k} r_j. Returns the (2**d, d) table and the
+    leaf's share of the base value.
     """
     d = len(ratios)
-    table = np.zeros((2**d, d))
-    for pattern in range(2**d):
-        s = np.array([(pattern >> k) & 1 for k in range(d)], dtype=float)
-        for k in range(d):
-            others = [j for j in range(d) if j != k]
-            total = 0.0
-            for size in range(d):
-                for subset in combinations(others, size):
-                    rest = [j for j in others if j not in subset]
-                    total += (_subset_weight(size, d) * float(np.prod(s[list(subset)]))
-                              * float(np.prod(ratios[rest])))
-            table[pattern, k] = value * (s[k] - ratios[k]) * total
-    return table, value * float(np.prod(ratios))
+    bits, weight, inclusion = _subsets(d)
+    masks, full = np.arange(2**d), 2**d - 1
+    product = np.prod(np.where(bits, ratios, 1.0), axis=1)  # prod of r over each subset
+    table = np.empty((2**d, d))
+    for k in range(d):
+        bit = 1 << k
+        term = np.where(masks & bit, 0.0, weight * product[full ^ masks ^ bit])
+        table[:, k] = value * (bits[:, k] - ratios[k]) * (inclusion @ term)
+    return table, value * float(product[full])
 
 
 def _walk(nodes: np.ndarray, node: int, path: list[tuple[int, float, bool, float]],

@@ -115,3 +115,12 @@ def test_platt_recovers_a_known_affine_map() -> None:
     platt = fit_platt(margin, y)
     assert platt.slope == pytest.approx(0.5, abs=0.05)
     assert platt.offset == pytest.approx(-1.0, abs=0.05)
+
+
+def test_platt_stays_finite_when_margins_separate_the_classes() -> None:
+    margin = np.r_[np.linspace(-50, -1, 40), np.linspace(1, 50, 5)]
+    y = np.r_[np.zeros(40), np.ones(5)]
+    platt = fit_platt(margin, y)
+    assert 0 < platt.slope < 10 and np.isfinite(platt.offset)
+    p = sigmoid(platt.logit(margin))
+    assert p[y == 1].min() > p[y == 0].max()
