@@ -2,7 +2,8 @@
 
 Spreadsheet exports never carry formulas: a text cell from user data that starts
 with `=`, `+`, `-`, `@`, a tab or a carriage return is prefixed with an apostrophe,
-which spreadsheet programs show as text. Numbers stay numbers.
+which spreadsheet programs show as text. Numbers stay numbers. XLSX cannot hold
+most control characters (nor U+FFFE, U+FFFF); they are shown as U+FFFD there.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from typing import Any
 
 from pipelines.predict import ScoredBatch
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Characters XML 1.0 cannot hold: openpyxl refuses some and writes others into a broken file.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 COLUMNS = ("rank", "proposal_id", "partner_name", "impact_probability", "score", "grade",
            "reasons_for", "reasons_against", "flags")
 
@@ -68,15 +72,25 @@ def to_jsonl(batch: ScoredBatch) -> bytes:
 
 
 def to_csv(batch: ScoredBatch) -> bytes:
-    """CSV with formula-leading text neutralised."""
+    """CSV with formula-leading text neutralised; lines end with CRLF (RFC 4180)."""
     rows = flat_rows(batch)
     buffer = io.StringIO()
     fields = list(rows[0]) if rows else list(COLUMNS)
-    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    # the writer quotes only cells holding a character of the line terminator: with "\n"
+    # alone, a carriage return inside a partner name would be written bare and split the row
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: neutralise(v) for k, v in row.items()})
     return buffer.getvalue().encode("utf-8")
+
+
+def _xlsx_text(value: Any) -> Any:
+    """A value an XLSX cell can hold: characters XML cannot carry replaced (not dropped,
+    which could leave a formula-leading text behind), then neutralised."""
+    if isinstance(value, str):
+        value = _NOT_XML.sub("\ufffd", value)
+    return neutralise(value)
 
 
 def to_xlsx(batch: ScoredBatch) -> bytes:
@@ -91,7 +105,7 @@ def to_xlsx(batch: ScoredBatch) -> bytes:
     fields = list(rows[0]) if rows else list(COLUMNS)
     sheet.append(fields)
     for row in rows:
-        sheet.append([neutralise(row[f]) for f in fields])
+        sheet.append([_xlsx_text(row[f]) for f in fields])
         for cell in sheet[sheet.max_row]:
             if isinstance(cell.value, str):
                 cell.data_type = "s"  # openpyxl would otherwise treat a leading "=" as a formula
