@@ -80,7 +80,7 @@ class ModelSettings:
     backtest_periods: int = 6
     bootstrap_samples: int = 300
     precision_at_k: int = 5
-    propensity_clip: float = 0.05
+    propensity_clip: float = 0.2
     candidates: tuple[str, ...] = ("logistic", "boosted_trees")
     logistic_c: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0)
     boosted_trees: tuple[Mapping[str, Any], ...] = ()
