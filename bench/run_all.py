@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-SCRIPTS = ("predict.py", "quality.py", "selection_bias.py", "fuzz.py", "kill.py")
+SCRIPTS = ("predict.py", "quality.py", "selection_bias.py", "fuzz.py", "kill.py", "serve.py")
 
 
 def main() -> int:
