@@ -17,7 +17,7 @@ help: ## List the targets
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
-	$(UV) pip install --quiet --python $(PY) --compile-bytecode -c requirements.lock -e ".[dev]"
+	$(UV) pip install --quiet --python $(PY) --compile-bytecode -c requirements.lock -e ".[dev,spark,team]"
 	touch $@
 
 install: $(VENV)/.installed ## Create .venv and install partnerscore with its pinned dependencies
@@ -39,7 +39,7 @@ bench: install ## Benchmarks under bench/ (prints their figures)
 	$(TEST_ENV) $(PY) bench/run_all.py
 
 lock: ## Re-resolve requirements.lock from pyproject.toml
-	$(UV) pip compile --quiet --python $(PY) --extra dev pyproject.toml -o requirements.lock
+	$(UV) pip compile --quiet --python $(PY) --extra dev --extra spark --extra team pyproject.toml -o requirements.lock
 
 clean: ## Remove the virtual environment and caches (never the workspace)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

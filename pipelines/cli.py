@@ -1,7 +1,9 @@
 """The `partnerscore` command: thin handlers that parse options and delegate to typed jobs.
 
 Exit status: 0 success; 1 unexpected failure; 2 bad input (data, configuration or
-too little data to train); 3 a model that is missing, altered or untrusted.
+too little data to train); 3 a model that is missing, altered or untrusted; 4 retrain
+kept the champion; 69 tracking server unavailable; 75 workspace busy; 77 permission
+denied by the tracking server.
 """
 
 from __future__ import annotations
@@ -114,13 +116,16 @@ def predict(
     settings: Annotated[list[str] | None, typer.Option("--set", help="Score one proposal given as field=value (repeat).")] = None,
     capacity: Annotated[int | None, typer.Option(min=1, help="How many proposals the team can take on: marks the top K.")] = None,
     sheet: Annotated[str | None, typer.Option(help="XLSX sheet name.")] = None,
+    engine: Annotated[str, typer.Option(help="local, or spark: score a Parquet table through mlflow.pyfunc.spark_udf and write Parquet to --output.")] = "local",
+    spark_master: Annotated[str, typer.Option(help="Spark master for --engine spark: local[N] or a cluster URL.")] = "local[2]",
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Score proposals: probability, grade, rank and the reasons for and against."""
     from pipelines.jobs import predict_command
 
     predict_command(_workspace(workspace), file, model=model, output_format=output_format,
-                    output=output, top=top, settings=settings or [], capacity=capacity, sheet=sheet)
+                    output=output, top=top, settings=settings or [], capacity=capacity, sheet=sheet,
+                    engine=engine, spark_master=spark_master)
 
 
 @app.command()
@@ -293,11 +298,21 @@ def main(argv: list[str] | None = None) -> Any:
         if isinstance(exc, click.ClickException):
             exc.show()
             raise SystemExit(exc.exit_code) from None
+        if _permission_denied(exc):
+            _fail(77, f"permission denied by the tracking server: {exc}\n"
+                      "Ask an administrator for EDIT or MANAGE on the experiment and model.")
         if os.environ.get("PARTNERSCORE_DEBUG"):
             raise
         _fail(1, f"unexpected error: {type(exc).__name__}: {exc}\n"
                  "Set PARTNERSCORE_DEBUG=1 to see the traceback.")
     return None
+
+
+def _permission_denied(exc: Exception) -> bool:
+    code = str(getattr(exc, "error_code", ""))
+    text = str(exc).lower()
+    return (code in ("PERMISSION_DENIED", "UNAUTHENTICATED")
+            or "permission denied" in text or ("401" in text and "unauthorized" in text))
 
 
 if __name__ == "__main__":

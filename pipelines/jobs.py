@@ -21,6 +21,9 @@ def quiet_mlflow() -> None:
     """Keep MLflow's progress bars and info logs out of the user's terminal."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    # MLflow prints "View run ... at ..." links to standard output against a server,
+    # which would break `--format json`.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     # MLflow's hints about dataset sources and integer columns do not apply: the
@@ -96,10 +99,16 @@ def train_command(workspace: Workspace, config: Config, config_text: str, files:
 
 def predict_command(workspace: Workspace, file: str | None, *, model: str | None,
                     output_format: str, output: Path | None, top: int | None,
-                    settings: list[str], capacity: int | None, sheet: str | None) -> None:
+                    settings: list[str], capacity: int | None, sheet: str | None,
+                    engine: str = "local", spark_master: str = "local[2]") -> None:
     """`partnerscore predict`: validates everything before writing anything."""
     from pipelines.predict import run_predict
 
+    if engine == "spark":
+        spark_predict(workspace, file, model=model, output=output, master=spark_master)
+        return
+    if engine != "local":
+        raise ContractError([Problem(None, "--engine", engine, "local or spark")])
     if output_format not in OUTPUT_FORMATS:
         raise ContractError([Problem(None, "--format", output_format, ", ".join(OUTPUT_FORMATS))])
     if output_format == "xlsx" and output is None:
@@ -125,6 +134,27 @@ def predict_command(workspace: Workspace, file: str | None, *, model: str | None
         write_atomic(output, data)
     err.print(f"Scored {len(batch.proposals)} proposals with {note}"
               + (f"; wrote {output}" if output else ""))
+
+
+def spark_predict(workspace: Workspace, file: str | None, *, model: str | None,
+                  output: Path | None, master: str) -> None:
+    """`predict --engine spark`: a Parquet table scored on Spark, written as Parquet."""
+    if file is None or output is None:
+        raise ContractError([Problem(None, "--engine spark", file or "",
+                                     "a Parquet FILE and --output DIR")])
+    try:
+        from pipelines.spark import score_parquet
+    except ImportError as exc:
+        raise ContractError([Problem(None, "--engine", "spark",
+                                     "PySpark installed: pip install 'partnerscore[spark]'")]) from exc
+    quiet_mlflow()
+    from pipelines.console import err
+    from pipelines.settings import load_config
+
+    uri = model or f"models:/{load_config().model.registered_name}@champion"
+    rows = score_parquet(uri, Path(file), output, master=master,
+                         tracking_uri=workspace.tracking_uri())
+    err.print(f"Scored {rows} proposals on Spark ({master}) with {uri}; wrote {output}")
 
 
 def demo_command(workspace: Workspace, config: Config, config_text: str, history: Path,

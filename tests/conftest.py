@@ -73,6 +73,19 @@ def _local_tracking() -> Iterator[None]:
     os.environ.update(saved)
 
 
+@pytest.fixture(autouse=True)
+def _restore_mlflow_environment() -> Iterator[None]:
+    """MLflow exports the URIs a test sets to the environment; keep each test's to itself."""
+    keys = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    saved = {k: os.environ.get(k) for k in keys}
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(scope="session")
 def history(config: Config) -> pd.DataFrame:
     """The shipped sample history (about 480 labelled proposals over 12 periods)."""
