@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,11 @@ from model.scorer import ScoringModel
 FORMAT = "partnerscore-bundle/1"
 MANIFEST = "manifest.json"
 FILES = ("model.json", "arrays.npz", "config.yaml", "training.json")
+# The only array contents a bundle may hold: booleans, integers and floats. Anything
+# else (objects, strings, structured records) is refused, as skops refuses types
+# outside its allowlist; numbers cannot name code to run.
+TRUSTED_DTYPE_KINDS = frozenset("biuf")
+MAX_ARRAY_BYTES = 256 * 1024 * 1024  # uncompressed; a model here is kilobytes
 
 
 class BundleError(Exception):
@@ -101,8 +107,12 @@ def verify(directory: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BundleError(f"{directory}: unknown model format; expected {FORMAT}")
     files = manifest.get("files") or {}
-    if set(files) != set(FILES):
+    if not isinstance(files, dict) or set(files) != set(FILES):
         raise BundleError(f"{directory}: the manifest must list exactly {', '.join(FILES)}")
+    unlisted = sorted(p.name for p in directory.iterdir() if p.name not in {*FILES, MANIFEST})
+    if unlisted:
+        raise BundleError(f"{directory}: holds files its manifest does not list ({', '.join(unlisted)}); "
+                          "a partnerscore model is exactly its manifest's files")
     for name, expected in files.items():
         path = directory / name
         if not path.is_file() or path.is_symlink():
@@ -113,18 +123,63 @@ def verify(directory: Path) -> dict[str, Any]:
     return manifest
 
 
+def read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The numeric arrays of `arrays.npz`, refusing anything that is not plain numbers.
+
+    The archive must be a zip of `.npy` members (a pickle or any other file is refused
+    by its first bytes); members are read with allow_pickle=False, so an object array
+    raises before any of its content is interpreted; only bool, integer and float
+    arrays are accepted.
+
+    Raises:
+        BundleError: for anything else.
+    """
+    with path.open("rb") as handle:
+        if handle.read(4) != b"PK\x03\x04":
+            raise BundleError(f"{path}: not a numpy .npz archive (a pickle or another format?); "
+                              "refused without reading it")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            if sum(m.file_size for m in members) > MAX_ARRAY_BYTES:
+                raise BundleError(f"{path}: arrays larger than {MAX_ARRAY_BYTES} bytes; refused")
+            arrays = {}
+            for member in members:
+                if not member.filename.endswith(".npy") or member.is_dir():
+                    raise BundleError(f"{path}: unexpected member {member.filename!r}")
+                with archive.open(member) as data:
+                    array = np.lib.format.read_array(data, allow_pickle=False)
+                if array.dtype.kind not in TRUSTED_DTYPE_KINDS:
+                    raise BundleError(f"{path}: array {member.filename!r} has the untrusted type "
+                                      f"{array.dtype}; only numbers are allowed")
+                arrays[member.filename.removesuffix(".npy")] = array
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise BundleError(f"{path}: arrays refused: {exc}") from exc
+    return arrays
+
+
 def load_bundle(directory: str | Path) -> Bundle:
-    """Verify, then load a bundle. Nothing in it can run code: JSON, YAML and plain arrays."""
+    """Verify, then load a bundle. Nothing in it can run code: JSON, YAML and plain arrays.
+
+    Raises:
+        BundleError: when the digests do not match, or any file is not what a
+            partnerscore model holds (a YAML tag naming a Python object, an object
+            array, a pickle, an unknown model kind). Nothing from the bundle has run then.
+    """
     path = Path(directory)
     manifest = verify(path)
     try:
         config = parse_config(yaml.safe_load((path / "config.yaml").read_text("utf-8")))
         meta = json.loads((path / "model.json").read_text("utf-8"))
         training = json.loads((path / "training.json").read_text("utf-8"))
-        with np.load(path / "arrays.npz", allow_pickle=False) as arrays:
-            model = ScoringModel.from_parts(meta, dict(arrays), config.features)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BundleError(f"{path}: the model files are inconsistent: {exc}") from exc
+        if not isinstance(meta, dict) or not isinstance(training, dict):
+            raise ValueError("model.json and training.json must hold JSON objects")
+        model = ScoringModel.from_parts(meta, read_arrays(path / "arrays.npz"), config.features)
+    except BundleError:
+        raise
+    except (yaml.YAMLError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BundleError(f"{path}: the model files are inconsistent or untrusted: {reason}") from exc
     return Bundle(path, model, config, training, manifest)
 
 
@@ -137,16 +192,21 @@ def stage_export(source: Path, target: Path, registry: dict[str, Any]) -> Path:
     exports = target.parent / "exports"
     exports.mkdir(parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(prefix=f"v{registry.get('version', 'x')}-", dir=exports))
-    staged.chmod(0o755)
-    for name in FILES:
-        shutil.copyfile(source / name, staged / name)
-        with (staged / name).open("rb") as handle:
-            os.fsync(handle.fileno())
-    manifest = json.loads((source / MANIFEST).read_text("utf-8"))
-    manifest["registry"] = registry
-    _fsync_write(staged / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
-    verify(staged)
-    _fsync_dir(exports)
+    try:
+        staged.chmod(0o755)
+        for name in FILES:
+            shutil.copyfile(source / name, staged / name)
+            with (staged / name).open("rb") as handle:
+                os.fsync(handle.fileno())
+        manifest = json.loads((source / MANIFEST).read_text("utf-8"))
+        manifest["registry"] = registry
+        _fsync_write(staged / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
+        verify(staged)
+        _fsync_dir(exports)
+    except BaseException:
+        # A full disk or an interrupt must not leave a half-copied export behind.
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
     return staged
 
 
@@ -159,9 +219,34 @@ def activate(staged: Path, target: Path) -> Path:
     if link.is_symlink() or link.exists():
         link.unlink()
     link.symlink_to(staged.relative_to(target.parent))
-    os.replace(link, target)
+    try:
+        os.replace(link, target)
+    except BaseException:
+        link.unlink(missing_ok=True)
+        raise
     _fsync_dir(target.parent)
     return target
+
+
+def discard_partial_exports(target: Path) -> list[Path]:
+    """Remove staged exports that never completed (a crash while copying); returns them.
+
+    Only directories that do not verify and are not the current target are removed:
+    a complete export, even one no longer active, may still be read by a `predict`
+    that resolved the link just before it moved. Call this under the workspace lock.
+    """
+    exports = target.parent / "exports"
+    active = target.resolve() if target.is_symlink() else None
+    removed = []
+    for staged in sorted(exports.iterdir()) if exports.is_dir() else []:
+        if not staged.is_dir() or staged.is_symlink() or staged.resolve() == active:
+            continue
+        try:
+            verify(staged)
+        except BundleError:
+            shutil.rmtree(staged, ignore_errors=True)
+            removed.append(staged)
+    return removed
 
 
 def export_champion(source: Path, target: Path, registry: dict[str, Any]) -> Path:

@@ -17,6 +17,7 @@ import typer
 from model.errors import TrainingRefused
 from model.schema import Config, ConfigError
 from model.validation import ContractError
+from pipelines.errors import TrackingUnavailable
 from pipelines.lock import WorkspaceBusy
 from pipelines.settings import Workspace, load_config
 
@@ -286,6 +287,8 @@ def main(argv: list[str] | None = None) -> Any:
         _fail(2, f"training refused: {exc}")
     except WorkspaceBusy as exc:
         _fail(75, str(exc))
+    except TrackingUnavailable as exc:
+        _fail(69, str(exc))
     except LookupError as exc:
         _fail(2, str(exc))
     except typer.Exit as exc:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from model.schema import Config
 from model.validation import ContractError, Problem
 from pipelines import decisions, store
@@ -11,9 +13,9 @@ from pipelines.io import load_proposals
 from pipelines.settings import Workspace
 
 
-def ingest_file(workspace: Workspace, config: Config, file: Path, *, period: str | None = None,
-                replace: bool = False, sheet: str | None = None) -> store.IngestOutcome:
-    """Validate `file` and store it; the caller holds the workspace lock.
+def read_labelled(workspace: Workspace, config: Config, file: Path, *, period: str | None = None,
+                  sheet: str | None = None) -> pd.DataFrame:
+    """Validate `file` as labelled outcomes, ready to store; writes nothing.
 
     With `period`, every row must belong to that trial period. Missing acceptance
     propensities are filled from the decision log.
@@ -26,7 +28,13 @@ def ingest_file(workspace: Workspace, config: Config, file: Path, *, period: str
                     if value != period]
         if problems:
             raise ContractError(problems, source=str(file))
-    frame = decisions.fill_propensity(frame, workspace, config)
+    return decisions.fill_propensity(frame, workspace, config)
+
+
+def ingest_file(workspace: Workspace, config: Config, file: Path, *, period: str | None = None,
+                replace: bool = False, sheet: str | None = None) -> store.IngestOutcome:
+    """Validate `file` and store it; the caller holds the workspace lock."""
+    frame = read_labelled(workspace, config, file, period=period, sheet=sheet)
     return store.ingest(workspace, frame, config, source=str(file), replace=replace)
 
 

@@ -1,21 +1,28 @@
 """Champion, challenger and previous: moving aliases and keeping the exported champion in step.
 
-The registry's `@champion` alias is the source of truth. Every move stages the new
-export first, moves the aliases (`@champion` last: the commit point), then swaps the
-exported copy in one rename. Should a process die between the last two steps, the
-next job that touches the registry re-exports the champion (`sync_champion`).
+The registry's `@champion` alias is the source of truth. A promotion stages the new
+export first, records on the new version which champion it replaces, moves
+`@champion` (the commit point), then tidies the other aliases and swaps the
+exported copy in one rename. Should a process die after the commit point, the next
+job that touches the registry finishes the promotion (`sync_champion`): it sets
+`@previous` from the recorded tag, drops a `@challenger` that is now champion and
+re-exports the champion. Should it die before, nothing visible has changed.
 """
 
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
 
 from pipelines import tracking
-from pipelines.bundle import activate, exported_version, stage_export
+from pipelines.bundle import activate, discard_partial_exports, exported_version, stage_export
 from pipelines.settings import Workspace
+
+REPLACES = "replaces"  # version tag: the champion this version replaced when promoted
 
 
 def _registry_info(name: str, version: str, client: MlflowClient) -> dict[str, Any]:
@@ -24,17 +31,36 @@ def _registry_info(name: str, version: str, client: MlflowClient) -> dict[str, A
             "run_id": run_id, "synced_at": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
-def export_version(client: MlflowClient, workspace: Workspace, name: str, version: str) -> Any:
+def export_version(client: MlflowClient, workspace: Workspace, name: str, version: str) -> Path:
     """Download a registered version's bundle and stage it beside the champion link."""
-    bundle = tracking.download_bundle(f"models:/{name}/{version}")
-    return stage_export(bundle, workspace.champion, _registry_info(name, version, client))
+    with tempfile.TemporaryDirectory(prefix="partnerscore-model-") as tmp:
+        bundle = tracking.download_bundle(f"models:/{name}/{version}", Path(tmp),
+                                          tracking_uri=str(client.tracking_uri))
+        return stage_export(bundle, workspace.champion, _registry_info(name, version, client))
+
+
+def _finish_promotion(client: MlflowClient, name: str, champion: str) -> None:
+    """Complete the alias moves of a promotion that was interrupted after its commit point."""
+    replaced = client.get_model_version(name, champion).tags.get(REPLACES, "")
+    if replaced and replaced != champion \
+            and tracking.alias_version(client, name, tracking.PREVIOUS) != replaced:
+        tracking.set_alias(client, name, tracking.PREVIOUS, replaced)
+    if tracking.alias_version(client, name, tracking.CHALLENGER) == champion:
+        tracking.remove_alias(client, name, tracking.CHALLENGER)
 
 
 def sync_champion(client: MlflowClient, workspace: Workspace, name: str) -> str | None:
-    """Make the exported champion match the registry's `@champion`; returns its version."""
+    """Make the aliases and the exported champion match the registry's `@champion`.
+
+    Also removes half-copied exports left by a crash. Call under the workspace lock.
+    Returns the champion's version, or None when there is none.
+    """
+    discard_partial_exports(workspace.champion)
     version = tracking.alias_version(client, name, tracking.CHAMPION)
-    if version is not None and exported_version(workspace.champion) != version:
-        activate(export_version(client, workspace, name, version), workspace.champion)
+    if version is not None:
+        _finish_promotion(client, name, version)
+        if exported_version(workspace.champion) != version:
+            activate(export_version(client, workspace, name, version), workspace.champion)
     return version
 
 
@@ -43,13 +69,11 @@ def promote(client: MlflowClient, workspace: Workspace, name: str, version: str,
     """Make `version` the champion; the old champion keeps `@previous`. Returns the old one."""
     old = tracking.alias_version(client, name, tracking.CHAMPION)
     staged = export_version(client, workspace, name, version)
-    if old is not None and old != version:
-        tracking.set_alias(client, name, tracking.PREVIOUS, old)
-    if tracking.alias_version(client, name, tracking.CHALLENGER) == version:
-        tracking.remove_alias(client, name, tracking.CHALLENGER)
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    tracking.tag_version(client, name, version, {"promoted_at": now, "promotion": reason})
+    tracking.tag_version(client, name, version, {"promoted_at": now, "promotion": reason,
+                                                 REPLACES: old if old not in (None, version) else ""})
     tracking.set_alias(client, name, tracking.CHAMPION, version)
+    _finish_promotion(client, name, version)
     activate(staged, workspace.champion)
     return old
 

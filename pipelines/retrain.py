@@ -97,19 +97,23 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
     """Ingest (optional), train a challenger on all stored periods, gate it, promote on pass."""
     from pipelines import registry, store, tracking
     from pipelines.card import model_card
-    from pipelines.ingest import ingest_file
+    from pipelines.ingest import read_labelled
     from pipelines.lock import workspace_lock
     from pipelines.train import train_and_register
 
     with workspace_lock(workspace):
-        ingested = ingest_file(workspace, config, file, period=period).periods if file else {}
+        # Bad input is reported first, then the tracking server is checked: when it is
+        # down, nothing is ingested either.
+        frame = read_labelled(workspace, config, file, period=period) if file else None
+        client = tracking.connect(workspace, config)
+        ingested = (store.ingest(workspace, frame, config, source=str(file)).periods
+                    if frame is not None else {})
         proposals = store.read_all(workspace, config)
         if proposals is None:
             from model.validation import ContractError, Problem
 
             raise ContractError([Problem(None, None, "", "labelled outcomes in the store: "
                                          "pass FILE or run partnerscore ingest first")])
-        client = tracking.connect(workspace, config)
         name = config.model.registered_name
         champion_before = registry.sync_champion(client, workspace, name)
         drift = drift_report(proposals, proposals[config.role("period")], config.role("label"),

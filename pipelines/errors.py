@@ -1,0 +1,5 @@
+"""Errors of the jobs that the command line maps to exit statuses (kept import-light)."""
+
+
+class TrackingUnavailable(Exception):
+    """The tracking server did not answer within the configured bound (exit status 69)."""
