@@ -102,6 +102,15 @@ def new_proposals(config: Config) -> pd.DataFrame:
     return load_proposals(SAMPLE / "new_proposals.csv", config, labelled=False)
 
 
+def split_history(directory: Path) -> tuple[Path, Path]:
+    """The sample history as two CSVs: every period before 2025-12, and 2025-12 alone."""
+    frame = pd.read_csv(SAMPLE / "history.csv", dtype=str, keep_default_na=False)
+    earlier, newest = directory / "earlier.csv", directory / "newest.csv"
+    frame[frame["trial_period"] < "2025-12"].to_csv(earlier, index=False)
+    frame[frame["trial_period"] == "2025-12"].to_csv(newest, index=False)
+    return earlier, newest
+
+
 @dataclass(frozen=True)
 class Trained:
     """A workspace where the sample history was trained once, with the shipped config."""

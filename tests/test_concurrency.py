@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import SAMPLE
+from conftest import SAMPLE, split_history
 
 from model.schema import Config
 from pipelines import store
@@ -44,14 +44,6 @@ def _restore_mlflow_uris() -> Iterator[None]:
 def _cli(workspace: Workspace, *args: str, config: Path | None = None) -> list[str]:
     options = ["--config", str(config)] if config else []
     return [sys.executable, "-m", "pipelines.cli", "--workspace", str(workspace.root), *options, *args]
-
-
-def _split(directory: Path) -> tuple[Path, Path]:
-    frame = pd.read_csv(SAMPLE / "history.csv", dtype=str, keep_default_na=False)
-    earlier, newest = directory / "earlier.csv", directory / "newest.csv"
-    frame[frame["trial_period"] < "2025-12"].to_csv(earlier, index=False)
-    frame[frame["trial_period"] == "2025-12"].to_csv(newest, index=False)
-    return earlier, newest
 
 
 def _fast_config(directory: Path) -> tuple[Config, Path, str]:
@@ -85,7 +77,7 @@ def test_two_retrains_started_together_serialise(tmp_path: Path) -> None:
     from pipelines.train import run_training
 
     config, config_path, text = _fast_config(tmp_path)
-    earlier, newest = _split(tmp_path)
+    earlier, newest = split_history(tmp_path)
     workspace = Workspace(tmp_path / "ws")
     ingest_file(workspace, config, earlier)
     proposals = store.read_all(workspace, config)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import yaml
-from conftest import SAMPLE
+from conftest import split_history
 from mlflow import MlflowClient
 
 from model.schema import Config
@@ -32,11 +31,7 @@ def _fast_config(tmp_path: Path, **gate: object) -> tuple[Config, str]:
 
 @pytest.fixture
 def split(tmp_path: Path) -> tuple[Path, Path]:
-    frame = pd.read_csv(SAMPLE / "history.csv", dtype=str, keep_default_na=False)
-    earlier, newest = tmp_path / "earlier.csv", tmp_path / "newest.csv"
-    frame[frame["trial_period"] < "2025-12"].to_csv(earlier, index=False)
-    frame[frame["trial_period"] == "2025-12"].to_csv(newest, index=False)
-    return earlier, newest
+    return split_history(tmp_path)
 
 
 def _aliases(workspace: Workspace) -> dict[str, str]:
