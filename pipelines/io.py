@@ -37,10 +37,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from model.schema import Config, ConfigError
 from model.validation import ContractError, Problem, validate_frame
@@ -323,6 +320,9 @@ def _read_json_object_or_lines(data: bytes, sheet: str | None) -> _Sheet:
 
 
 def _read_parquet(data: bytes, sheet: str | None) -> _Sheet:
+    import pyarrow as pa  # imported here: scoring a CSV should not pay for it
+    import pyarrow.parquet as pq
+
     try:
         table = pq.read_table(pa.BufferReader(data))
         columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
@@ -346,6 +346,8 @@ def _check_archive(data: bytes, max_bytes: int) -> None:
 
 
 def _sheet_rows(data: bytes, sheet: str | None, *, data_only: bool) -> list[Record]:
+    import openpyxl  # imported here: scoring a CSV should not pay for it
+
     if not openpyxl.DEFUSEDXML:
         raise RuntimeError("refusing to read XLSX without defusedxml (OPENPYXL_DEFUSEDXML)")
     try:
