@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from results_file import write_report
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.pipeline import make_pipeline
@@ -247,7 +248,6 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
-NOTES_MARKER = "<!-- notes: kept when the figures are regenerated -->"
 
 
 def report(runs: list[Run], bayes: tuple[float, float], command: str, seconds: float) -> str:
@@ -265,15 +265,6 @@ def report(runs: list[Run], bayes: tuple[float, float], command: str, seconds: f
         "scikit-learn defaults on partnerscore's encoding; *grid* is the hand-made points grid "
         "(see bench/quality.py).",
     ]) + "\n"
-
-
-def write_report(path: Path, text: str) -> None:
-    """Write the figures, keeping any hand-written notes below NOTES_MARKER."""
-    notes = ""
-    if path.exists() and NOTES_MARKER in (old := path.read_text("utf-8")):
-        notes = old[old.index(NOTES_MARKER):]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + ("\n" + notes if notes else ""), "utf-8")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from results_file import write_report
 
 from model.metrics import brier, expected_calibration_error, roc_auc
 from model.policy import choose
@@ -256,16 +257,6 @@ def report(scores: list[Score], settings: Settings, test_rate: float, bayes: flo
     ]) + "\n"
 
 
-NOTES_MARKER = "<!-- notes: kept when the figures are regenerated -->"
-
-
-def write_report(path: Path, text: str) -> None:
-    """Write the figures, keeping any hand-written notes below NOTES_MARKER."""
-    notes = ""
-    if path.exists() and NOTES_MARKER in (old := path.read_text("utf-8")):
-        notes = old[old.index(NOTES_MARKER):]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + ("\n" + notes if notes else ""), "utf-8")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
