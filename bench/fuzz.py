@@ -1,6 +1,6 @@
 """Fuzzing the input path: random and mutated CSV, JSON, JSON Lines and XLSX files.
 
-Each input is read and validated as the CLI does (`pipelines.io.load_proposals`, as
+Each input is read and validated as the CLI does (`pipelines.storage.readers.load_proposals`, as
 labelled outcomes or as proposals to score). The only acceptable outcomes are a typed
 frame that keeps the contract's rules, or `ContractError` with printable problems;
 anything else is a failure, saved under bench/results/fuzz-failures/ with its index.
@@ -41,10 +41,10 @@ from typing import Any
 
 import openpyxl
 
-from model.schema import Column, Config
+from model.config import Column, Config
 from model.validation import BOOLEAN_WORDS, ContractError
-from pipelines.io import load_proposals
 from pipelines.settings import load_config
+from pipelines.storage.readers import load_proposals
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "fuzz.md"
@@ -294,8 +294,8 @@ def check_frame(typed: Any, config: Config, labelled: bool) -> None:
 
 def check_exports(bundle: Any, typed: Any) -> None:
     """Scoring and spreadsheet exports of accepted proposals: no formula-leading cell."""
-    from pipelines.exports import FORMULA_STARTS, to_csv, to_json, to_xlsx
-    from pipelines.predict import score_batch
+    from pipelines.jobs.predict import score_batch
+    from pipelines.report.formats import FORMULA_STARTS, to_csv, to_json, to_xlsx
 
     batch = score_batch(bundle, typed)
     to_json(batch).decode("utf-8")
@@ -338,7 +338,7 @@ def run_range(job: tuple[int, int, int, str | None]) -> Tally:
     seeds = corpus_seeds()
     bundle = None
     if champion:
-        from pipelines.bundle import load_bundle
+        from pipelines.storage.bundle import load_bundle
 
         bundle = load_bundle(Path(champion))
         config = bundle.config

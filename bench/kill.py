@@ -50,9 +50,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pipelines import store  # noqa: E402
-from pipelines.bundle import BundleError, exported_version, load_bundle, verify  # noqa: E402
+from pipelines.storage import store  # noqa: E402
 from pipelines.settings import Workspace, default_config_text  # noqa: E402
+from pipelines.storage.bundle import BundleError, exported_version, load_bundle, verify  # noqa: E402
 
 SAMPLE = ROOT / "data" / "sample"
 RESULTS = ROOT / "bench" / "results" / "kill.md"
@@ -172,7 +172,7 @@ def snapshot(workspace: Workspace) -> Snapshot:
 
 def _predicts(workspace: Workspace) -> str | None:
     """Score the sample proposals with the exported champion, as `partnerscore predict` does."""
-    from pipelines.predict import run_predict
+    from pipelines.jobs.predict import run_predict
 
     try:
         batch, _ = run_predict(workspace.champion, str(SAMPLE / "new_proposals.csv"))

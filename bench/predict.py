@@ -55,9 +55,9 @@ def train_trees_workspace(workspace: Path) -> None:
 PYFUNC = """
 import os, sys, pandas as pd, mlflow
 os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "false"
-from pipelines.io import load_proposals
+from pipelines.storage.readers import load_proposals
 from pipelines.settings import load_config
-from pipelines.serving import request_frame
+from pipelines.tracking.serving import request_frame
 mlflow.set_tracking_uri(sys.argv[1])
 frame = load_proposals(sys.argv[2], load_config(), labelled=False)
 batch = pd.concat([frame] * 7, ignore_index=True).head(200)
@@ -86,7 +86,7 @@ import json, resource, sys, time
 import numpy as np, pandas as pd
 from model.simulate import simulate_proposals
 from model.validation import validate_frame
-from pipelines.bundle import load_bundle
+from pipelines.storage.bundle import load_bundle
 from pipelines.settings import load_config
 config = load_config()
 raw = simulate_proposals(int(sys.argv[2]), seed=3).astype(object)
@@ -98,7 +98,7 @@ proposals = validate_frame(raw, config, labelled=False)
 kind = sys.argv[3]
 start = time.perf_counter()
 if kind == "ours":
-    from pipelines.predict import score_batch
+    from pipelines.jobs.predict import score_batch
     batch = score_batch(load_bundle(sys.argv[1]), proposals)
     assert len(batch.proposals) == len(proposals)
 else:
@@ -123,8 +123,8 @@ print(json.dumps({"seconds": elapsed, "peak_mib": peak}))
 
 def throughput(workspace: Path, rows: int, repeats: int) -> dict[str, dict[str, float]]:
     """Median seconds and peak memory: our scoring with reasons vs bare trees + TreeExplainer."""
-    from pipelines.io import load_proposals
     from pipelines.settings import load_config
+    from pipelines.storage.readers import load_proposals
 
     history = workspace.parent / "history.parquet"
     load_proposals(ROOT / "data/sample/history.csv", load_config(), labelled=True).to_parquet(history)

@@ -43,15 +43,15 @@ from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from model.config import Config
 from model.features import FeatureEncoder
 from model.metrics import brier, roc_auc
-from model.schema import Config
 from model.simulate import SURPRISE_PAIRS, SimulationParams, simulate_history
 from model.training import train_model
 from model.validation import validate_frame
-from pipelines.io import read_bytes_table
-from pipelines.jobs import csv_bytes
+from pipelines.cli.commands import csv_bytes
 from pipelines.settings import load_config
+from pipelines.storage.readers import read_bytes_table
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "quality.md"

@@ -40,16 +40,16 @@ import numpy as np
 import pandas as pd
 from results_file import write_report
 
+from model.config import Config
 from model.metrics import brier, expected_calibration_error, roc_auc
 from model.policy import choose
-from model.schema import Config
 from model.scorer import ScoringModel
 from model.simulate import SimulationParams, simulate_history
 from model.training import train_model
 from model.validation import validate_frame
-from pipelines.io import read_bytes_table
-from pipelines.jobs import csv_bytes
+from pipelines.cli.commands import csv_bytes
 from pipelines.settings import load_config
+from pipelines.storage.readers import read_bytes_table
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "selection_bias.md"

@@ -99,9 +99,9 @@ def payloads(rows: int) -> list[bytes]:
     """`dataframe_split` bodies of `rows` sample proposals each, cycling through the sample."""
     import pandas as pd
 
-    from pipelines.io import load_proposals
-    from pipelines.serving import request_frame
     from pipelines.settings import load_config
+    from pipelines.storage.readers import load_proposals
+    from pipelines.tracking.serving import request_frame
 
     config = load_config()
     request = request_frame(load_proposals(ROOT / "data/sample/new_proposals.csv", config,

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.schema import Column
+from model.config import Column
 
 PSI_LARGE = 0.25  # the usual rule of thumb: above 0.25 the population has shifted
 JS_LARGE = 0.2

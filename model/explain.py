@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from model.calibration import sigmoid
-from model.schema import Column
+from model.config import Column
 from model.scorer import ScoringModel
 
 

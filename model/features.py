@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.schema import Column
+from model.config import Column
 
 OTHER = "__other__"
 MISSING = "__missing__"

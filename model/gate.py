@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from model.schema import GateSettings
+from model.config import GateSettings
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from model.calibration import Platt, sigmoid
+from model.config import Column
 from model.features import FeatureEncoder
-from model.schema import Column
 from model.treeshap import TreeTables, tree_margin_and_shap
 
 LINEAR = "logistic"

@@ -16,11 +16,11 @@ import pandas as pd
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 
 from model.calibration import Platt, fit_platt, sigmoid
+from model.config import Config
 from model.errors import TrainingRefused
 from model.estimators import CandidateSpec, MarginModel
 from model.features import FeatureEncoder
 from model.metrics import log_loss
-from model.schema import Config
 from model.scorer import ScoringModel
 
 

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 
 from model.calibration import sigmoid
+from model.config import Config
 from model.estimators import CandidateSpec, candidate_specs
 from model.explain import explain, global_importance
 from model.metrics import evaluate, reliability
-from model.schema import Config
 from model.scorer import ScoringModel
 from model.selection import (
     TrainingData,

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.schema import Column, Config
+from model.config import Column, Config
 
 BOOLEAN_WORDS: dict[str, bool] = {
     **dict.fromkeys(("true", "yes", "y", "1", "1.0", "oui", "vrai"), True),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from model.schema import Config, ConfigError, parse_config
+from model.config import Config, ConfigError, parse_config
 
 DEFAULT_WORKSPACE = "partnerscore-workspace"
 

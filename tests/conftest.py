@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from model.schema import Config
+from model.config import Config
+from pipelines.jobs.train import TrainOutcome
 from pipelines.settings import Workspace, load_config
-from pipelines.train import TrainOutcome
 
 WriteCsv = Callable[..., Path]
 
@@ -89,7 +89,7 @@ def _restore_mlflow_environment() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def history(config: Config) -> pd.DataFrame:
     """The shipped sample history (about 480 labelled proposals over 12 periods)."""
-    from pipelines.io import load_proposals
+    from pipelines.storage.readers import load_proposals
 
     return load_proposals(SAMPLE / "history.csv", config, labelled=True)
 
@@ -97,7 +97,7 @@ def history(config: Config) -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def new_proposals(config: Config) -> pd.DataFrame:
     """The shipped sample of proposals to score."""
-    from pipelines.io import load_proposals
+    from pipelines.storage.readers import load_proposals
 
     return load_proposals(SAMPLE / "new_proposals.csv", config, labelled=False)
 
@@ -124,8 +124,8 @@ class Trained:
 def trained(tmp_path_factory: pytest.TempPathFactory, config: Config,
             history: pd.DataFrame) -> Trained:
     """Train once per test session (about 10 s) and share the workspace read-only."""
+    from pipelines.jobs.train import run_training
     from pipelines.settings import default_config_text
-    from pipelines.train import run_training
 
     workspace = Workspace.resolve(tmp_path_factory.mktemp("workspace"))
     outcome = run_training(workspace, config, default_config_text(), history,

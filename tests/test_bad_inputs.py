@@ -6,7 +6,7 @@ built by `corpus.generated` when `build` is true), the command (`predict`, run w
 `--format csv --output OUT` against the trained workspace; `validate`; or
 `validate --labelled`), extra arguments and environment, the (row, column) of every
 problem expected, in report order, and fragments the printed report must contain.
-Every case runs in-process through `pipelines.cli.main`; those marked `subprocess`
+Every case runs in-process through `pipelines.cli.app.main`; those marked `subprocess`
 also run as a real `partnerscore` process.
 """
 
@@ -29,7 +29,7 @@ from corpus.generated import BUILDERS
 from rich.console import Console
 
 from model.validation import ContractError
-from pipelines.cli import main
+from pipelines.cli.app import main
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 CONTROLS = ("valid.csv", "valid_labelled.csv")
@@ -79,7 +79,7 @@ def _argv(case: Case, path: Path | str, workspace: Path | None, output: Path) ->
 @pytest.fixture
 def reports(monkeypatch: pytest.MonkeyPatch) -> list[ContractError]:
     """Every ContractError the CLI reports, printed on a console wide enough not to fold."""
-    import pipelines.console as console
+    import pipelines.cli.console as console
 
     seen: list[ContractError] = []
     original = console.contract_report
@@ -262,7 +262,7 @@ def test_a_malformed_size_limit_is_a_configuration_error(
 
 PEAK_MEMORY = """
 import resource, sys
-from pipelines.cli import main
+from pipelines.cli.app import main
 try:
     main(sys.argv[2:])
     status = 0

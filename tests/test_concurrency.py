@@ -21,11 +21,11 @@ import pytest
 import yaml
 from conftest import SAMPLE, split_history
 
-from model.schema import Config
-from pipelines import store
-from pipelines.bundle import exported_version
-from pipelines.lock import WorkspaceBusy, workspace_lock
+from model.config import Config
 from pipelines.settings import Workspace, default_config_text, load_config
+from pipelines.storage import store
+from pipelines.storage.bundle import exported_version
+from pipelines.storage.lock import WorkspaceBusy, workspace_lock
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
@@ -72,9 +72,9 @@ def _registry(workspace: Workspace) -> tuple[list[int], dict[str, str], str]:
 
 
 def test_two_retrains_started_together_serialise(tmp_path: Path) -> None:
-    from pipelines.ingest import ingest_file
-    from pipelines.predict import run_predict
-    from pipelines.train import run_training
+    from pipelines.jobs.ingest import ingest_file
+    from pipelines.jobs.predict import run_predict
+    from pipelines.jobs.train import run_training
 
     config, config_path, text = _fast_config(tmp_path)
     earlier, newest = split_history(tmp_path)

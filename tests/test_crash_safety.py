@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from pipelines.bundle import exported_version, load_bundle
-from pipelines.lock import remove_leftovers, workspace_lock
 from pipelines.settings import Workspace
+from pipelines.storage.bundle import exported_version, load_bundle
+from pipelines.storage.lock import remove_leftovers, workspace_lock
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,7 +88,8 @@ def test_sync_finishes_a_promotion_interrupted_after_its_commit_point(campaign: 
     """@champion moved, then the process died: the next job sets @previous and re-exports."""
     from mlflow import MlflowClient
 
-    from pipelines import registry, tracking
+    from pipelines.tracking import gateway as tracking
+    from pipelines.tracking import registry
 
     workspace = campaign.workspace
     client = MlflowClient(workspace.tracking_uri(), workspace.tracking_uri())
@@ -132,7 +133,7 @@ def test_half_copied_exports_are_discarded_but_complete_ones_kept(campaign: Camp
                                                                   tmp_path: Path) -> None:
     import shutil
 
-    from pipelines.bundle import FILES, discard_partial_exports
+    from pipelines.storage.bundle import FILES, discard_partial_exports
 
     workspace = campaign.workspace
     exports = workspace.root / "exports"

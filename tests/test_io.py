@@ -19,9 +19,10 @@ from conftest import WriteCsv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from model.schema import Config
+from model.config import Config
 from model.validation import ContractError, Problem
-from pipelines.io import load_proposals, read_table, write_atomic
+from pipelines.storage.atomic import write_atomic
+from pipelines.storage.readers import load_proposals, read_table
 
 Rows = list[dict[str, str]]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from model.config import Config
 from model.features import OTHER, FeatureEncoder
-from model.schema import Config
 
 
 def _frame(config: Config, rows: list[dict]) -> pd.DataFrame:

@@ -23,8 +23,9 @@ import pytest
 import yaml
 from conftest import SAMPLE, Trained
 
-from pipelines.bundle import MANIFEST, BundleError, load_bundle, sha256_file
-from pipelines.cli import main
+from pipelines.cli.app import main
+from pipelines.storage.atomic import sha256_file
+from pipelines.storage.bundle import MANIFEST, BundleError, load_bundle
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -274,7 +275,7 @@ def test_report_from_the_registry_downloads_with_pickle_disabled(trained: Traine
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     import mlflow
 
-    from pipelines.report import report_command
+    from pipelines.report.build import report_command
 
     monkeypatch.delenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", raising=False)
     seen: list[str | None] = []

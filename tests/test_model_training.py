@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from model.calibration import fit_platt, sigmoid
+from model.config import Config
 from model.errors import TrainingRefused
 from model.estimators import CandidateSpec
 from model.explain import explain
-from model.schema import Config
 from model.selection import fit_procedure, n_folds, prepare
 from model.training import train_model
 

@@ -29,11 +29,12 @@ import pytest
 import yaml
 from conftest import SAMPLE
 
-from model.schema import Config
-from pipelines import store, tracking
-from pipelines.bundle import exported_version, load_bundle
-from pipelines.io import write_atomic
+from model.config import Config
 from pipelines.settings import Workspace, default_config_text, load_config
+from pipelines.storage import store
+from pipelines.storage.atomic import write_atomic
+from pipelines.storage.bundle import exported_version, load_bundle
+from pipelines.tracking import gateway as tracking
 
 TIMEOUT, RETRIES = 2, 1
 BOUND = TIMEOUT * (RETRIES + 1)  # tracking.wait_bound for these settings
@@ -78,8 +79,8 @@ def _write_config(directory: Path) -> tuple[Config, Path, str]:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Setup:
     """Train v1 (champion) and v2 (challenger) in-process with the fast configuration."""
-    from pipelines.ingest import ingest_file
-    from pipelines.train import run_training
+    from pipelines.jobs.ingest import ingest_file
+    from pipelines.jobs.train import run_training
 
     directory = tmp_path_factory.mktemp("outside")
     config, path, text = _write_config(directory)
@@ -190,7 +191,7 @@ def _assert_clear_failure(result: subprocess.CompletedProcess[bytes], uri: str) 
 
 
 def test_wait_bound_matches_the_settings() -> None:
-    from model.schema import TrackingSettings
+    from model.config import TrackingSettings
 
     assert tracking.wait_bound(TrackingSettings(timeout_seconds=TIMEOUT, retries=RETRIES)) == BOUND
     assert tracking.wait_bound(TrackingSettings(timeout_seconds=5, retries=3)) == 5 * 4 + 2 + 4
@@ -210,7 +211,7 @@ def test_retrain_fails_within_the_bound_and_changes_nothing(server: str, setup: 
                                                             request: pytest.FixtureRequest,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process, timed tightly: no ingest, no version, no alias move, no file written."""
-    from pipelines.retrain import run_retrain
+    from pipelines.jobs.retrain import run_retrain
 
     uri = request.getfixturevalue(server)
     before = _state(setup.workspace)
@@ -237,7 +238,7 @@ def test_retrain_command_fails_clearly_on_a_closed_port(setup: Setup, closed_uri
                                                         monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     """The CLI entry point in-process (no interpreter start-up to wait for)."""
-    from pipelines.cli import main
+    from pipelines.cli.app import main
 
     before = _state(setup.workspace)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", closed_uri)
@@ -271,7 +272,7 @@ def test_predict_works_offline_and_names_the_version_and_sync_time(setup: Setup,
 def test_predict_from_the_registry_on_a_silent_server_is_bounded(setup: Setup, silent_uri: str,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a config, prediction's registry download is bounded by MLflow's own variables."""
-    from pipelines.predict import run_predict
+    from pipelines.jobs.predict import run_predict
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", silent_uri)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "1")
@@ -318,7 +319,7 @@ class _FullFile:
 
 
 def _fill_disk_after(monkeypatch: pytest.MonkeyPatch, budget: int) -> None:
-    """Every file opened by `pipelines.io.write_atomic` shares `budget` bytes, then ENOSPC."""
+    """Every file opened by `pipelines.storage.atomic.write_atomic` shares `budget` bytes, then ENOSPC."""
     remaining = [budget]
     fdopen = os.fdopen
     monkeypatch.setattr(os, "fdopen", lambda fd, *a, **k: _FullFile(fdopen(fd, *a, **k), remaining))
@@ -346,7 +347,7 @@ def test_write_atomic_keeps_the_old_file_when_the_disk_is_full(failing: str, tmp
 @pytest.mark.parametrize("budget", [0, 4096, 10**9], ids=["period-file", "mid-file", "manifest"])
 def test_ingest_on_a_full_disk_leaves_the_store_as_it_was(budget: int, tmp_path: Path, config: Config,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipelines.ingest import ingest_file
+    from pipelines.jobs.ingest import ingest_file
 
     frame = pd.read_csv(SAMPLE / "history.csv", dtype=str, keep_default_na=False)
     first, second = tmp_path / "a.csv", tmp_path / "b.csv"
@@ -389,7 +390,7 @@ def _not_champion(setup: Setup) -> str:
 
 def test_promotion_on_a_full_disk_keeps_the_champion(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
     """The export is staged before any alias moves: a full disk there changes nothing."""
-    from pipelines import registry
+    from pipelines.tracking import registry
 
     client = tracking.connect(setup.workspace, setup.config)
     before, aliases = _state(setup.workspace), _aliases(setup)
@@ -413,7 +414,7 @@ def test_promotion_on_a_full_disk_keeps_the_champion(setup: Setup, monkeypatch: 
 def test_a_full_disk_at_the_link_swap_is_finished_by_the_next_sync(setup: Setup,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Past the commit point the registry has moved; the export follows at the next sync."""
-    from pipelines import registry
+    from pipelines.tracking import registry
 
     client = tracking.connect(setup.workspace, setup.config)
     old = exported_version(setup.workspace.champion)
@@ -432,8 +433,8 @@ def test_a_full_disk_at_the_link_swap_is_finished_by_the_next_sync(setup: Setup,
 
 
 def test_training_on_a_full_disk_registers_nothing(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipelines import bundle
-    from pipelines.train import run_training
+    from pipelines.jobs.train import run_training
+    from pipelines.storage import bundle
 
     proposals = store.read_all(setup.workspace, setup.config)
     assert proposals is not None
@@ -445,7 +446,7 @@ def test_training_on_a_full_disk_registers_nothing(setup: Setup, monkeypatch: py
         path.write_bytes(data[: len(data) // 2])
         raise _no_space()
 
-    monkeypatch.setattr(bundle, "_fsync_write", full)
+    monkeypatch.setattr(bundle, "write_synced", full)
     with pytest.raises(OSError):
         run_training(setup.workspace, setup.config, setup.text, proposals, "store", seed=3)
     assert {v["version"] for v in tracking.versions(client, "partnerscore")} == versions

@@ -7,8 +7,8 @@ import pandas as pd
 from conftest import Trained
 from mlflow import MlflowClient
 
-from model.schema import Config
-from pipelines.bundle import load_bundle
+from model.config import Config
+from pipelines.storage.bundle import load_bundle
 
 
 def test_the_run_has_its_metrics_dataset_and_artifacts(trained: Trained) -> None:
@@ -42,7 +42,7 @@ def test_registry_pyfunc_and_exported_champion_agree_with_memory(
         trained: Trained, new_proposals: pd.DataFrame) -> None:
     import mlflow
 
-    from pipelines.serving import request_frame
+    from pipelines.tracking.serving import request_frame
 
     in_memory = trained.outcome.result.model.predict_proba(new_proposals)
     exported = load_bundle(trained.workspace.champion).model.predict_proba(new_proposals)
@@ -57,8 +57,8 @@ def test_registry_pyfunc_and_exported_champion_agree_with_memory(
 
 def test_a_second_training_becomes_challenger_and_leaves_the_champion(
         trained: Trained, config: Config) -> None:
+    from pipelines.jobs.train import run_training
     from pipelines.settings import default_config_text
-    from pipelines.train import run_training
 
     before = (trained.workspace.champion / "manifest.json").read_bytes()
     outcome = run_training(trained.workspace, config, default_config_text(), trained.history,

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from model.config import Config
 from model.drift import drift_report, psi, wilson
 from model.policy import choose, propensities
-from model.schema import Config
-from pipelines import decisions
 from pipelines.settings import Workspace
+from pipelines.storage import decisions
 
 
 def test_propensities_match_the_acceptance_frequencies() -> None:

@@ -14,7 +14,7 @@ import pytest
 from conftest import SAMPLE, Trained
 
 from model.calibration import sigmoid
-from pipelines.cli import main
+from pipelines.cli.app import main
 
 
 def _run(trained: Trained, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
@@ -59,7 +59,7 @@ def test_same_probabilities_as_the_registered_pyfunc(trained: Trained, new_propo
                                                      capsys: pytest.CaptureFixture) -> None:
     import mlflow
 
-    from pipelines.serving import request_frame
+    from pipelines.tracking.serving import request_frame
 
     doc = _json(trained, str(SAMPLE / "new_proposals.csv"), capsys=capsys)
     mlflow.set_tracking_uri(trained.workspace.tracking_uri())
@@ -70,7 +70,7 @@ def test_same_probabilities_as_the_registered_pyfunc(trained: Trained, new_propo
 
 
 def _config(trained: Trained):
-    from pipelines.bundle import load_bundle
+    from pipelines.storage.bundle import load_bundle
 
     return load_bundle(trained.workspace.champion).config
 

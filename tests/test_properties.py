@@ -25,12 +25,12 @@ from conftest import Trained
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from model.schema import Column, Config
+from model.config import Column, Config
 from model.validation import BOOLEAN_WORDS, ContractError, validate_frame
-from pipelines.exports import FORMULA_STARTS, to_csv, to_xlsx
-from pipelines.io import load_proposals, read_bytes_table
-from pipelines.predict import ScoredBatch, score_batch
+from pipelines.jobs.predict import ScoredBatch, score_batch
+from pipelines.report.formats import FORMULA_STARTS, to_csv, to_xlsx
 from pipelines.settings import load_config
+from pipelines.storage.readers import load_proposals, read_bytes_table
 
 CONFIG = load_config()
 PROPERTY = settings(max_examples=150, deadline=None,
@@ -321,7 +321,7 @@ def test_exports_hold_no_formula(batch: ScoredBatch) -> None:
 @pytest.fixture(scope="module")
 def champion(trained: Trained) -> Any:
     """The trained workspace's exported champion bundle."""
-    from pipelines.bundle import load_bundle
+    from pipelines.storage.bundle import load_bundle
 
     return load_bundle(trained.workspace.champion)
 

@@ -20,12 +20,12 @@ from browser import BrowserMissing, Chromium, Page
 from conftest import SAMPLE, Trained
 
 from model.validation import ContractError
-from pipelines.bundle import Bundle, load_bundle
-from pipelines.cli import main
-from pipelines.predict import read_proposals, score_batch
-from pipelines.report import report_command, write_report
-from pipelines.report_html import markdown_to_html
-from pipelines.report_whatif import MIN_GAIN, evidence_note, suggest_changes
+from pipelines.cli.app import main
+from pipelines.jobs.predict import read_proposals, score_batch
+from pipelines.report.build import report_command, write_report
+from pipelines.report.page import markdown_to_html
+from pipelines.report.whatif import MIN_GAIN, evidence_note, suggest_changes
+from pipelines.storage.bundle import Bundle, load_bundle
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 HOSTILE = {"proposal_id": '"><img src=x onerror=alert(1)>', "partner_name": "<script>alert('x')</script>",

@@ -9,13 +9,13 @@ import yaml
 from conftest import split_history
 from mlflow import MlflowClient
 
-from model.schema import Config
-from pipelines.bundle import exported_version, load_bundle
-from pipelines.ingest import ingest_file
-from pipelines.lifecycle import promote
-from pipelines.retrain import run_retrain
+from model.config import Config
+from pipelines.cli.lifecycle import promote
+from pipelines.jobs.ingest import ingest_file
+from pipelines.jobs.retrain import run_retrain
+from pipelines.jobs.train import run_training
 from pipelines.settings import Workspace, default_config_text, load_config
-from pipelines.train import run_training
+from pipelines.storage.bundle import exported_version, load_bundle
 
 
 def _fast_config(tmp_path: Path, **gate: object) -> tuple[Config, str]:
@@ -42,7 +42,7 @@ def _aliases(workspace: Workspace) -> dict[str, str]:
 def _first_champion(tmp_path: Path, config: Config, text: str, earlier: Path) -> Workspace:
     workspace = Workspace(tmp_path / "ws")
     ingest_file(workspace, config, earlier)
-    from pipelines import store
+    from pipelines.storage import store
 
     frame = store.read_all(workspace, config)
     assert frame is not None
@@ -78,7 +78,7 @@ def test_gate_fail_leaves_the_champion_untouched(tmp_path: Path, split: tuple[Pa
 
 
 def test_gate_fail_exit_status_is_documented_four(tmp_path: Path, split: tuple[Path, Path]) -> None:
-    from pipelines.cli import main
+    from pipelines.cli.app import main
 
     config_path = tmp_path / "strict.yaml"
     config, text = _fast_config(tmp_path, log_loss_tolerance=-1.0)

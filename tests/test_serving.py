@@ -24,8 +24,8 @@ import pandas as pd
 import pytest
 from conftest import SAMPLE, Trained
 
-from model.schema import Config
-from pipelines.serving import request_frame
+from model.config import Config
+from pipelines.tracking.serving import request_frame
 
 pytestmark = pytest.mark.slow
 VENV_BIN = Path(sys.executable).parent
@@ -173,8 +173,8 @@ def test_rest_request_with_missing_values_and_booleans(model_server: str, traine
                                                        config: Config, new_proposals: pd.DataFrame) -> None:
     """Missing optional values travel as null and booleans as JSON booleans; one proposal alone
     gets the in-process record (rank 1 of 1)."""
-    from pipelines.bundle import load_bundle
-    from pipelines.predict import score_batch
+    from pipelines.jobs.predict import score_batch
+    from pipelines.storage.bundle import load_bundle
 
     proposals = new_proposals.head(1).copy()
     proposals[["partner_committed_fte", "inbound"]] = float("nan")  # validated frames hold NaN

@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 from conftest import Trained
 
-from model.schema import Config
+from model.config import Config
 from model.simulate import simulate_proposals
 from model.validation import ContractError, validate_frame
-from pipelines.bundle import load_bundle
-from pipelines.exports import COLUMNS, flat_rows
-from pipelines.predict import score_batch
-from pipelines.serving import request_frame
+from pipelines.jobs.predict import score_batch
+from pipelines.report.formats import COLUMNS, flat_rows
+from pipelines.storage.bundle import load_bundle
+from pipelines.tracking.serving import request_frame
 
 pytestmark = pytest.mark.slow
 ROWS = 3000
@@ -43,7 +43,7 @@ def spark() -> Iterator[object]:
     """
     if shutil.which("java") is None:
         pytest.fail("java not found: run deploy/system-deps.sh")
-    from pipelines.spark import session
+    from pipelines.tracking.spark import session
 
     active, owned = session("local[2]")
     yield active
@@ -55,7 +55,7 @@ def test_spark_scores_equal_in_process_scores(spark: object, trained: Trained, c
                                               tmp_path: Path) -> None:
     """3,000 proposals through spark_udf in local mode: the CSV columns, same numbers to 1e-9,
     same ranks over the whole table, same grades, reasons, flags and names."""
-    from pipelines.spark import score_parquet
+    from pipelines.tracking.spark import score_parquet
 
     proposals = _simulated(config, ROWS)
     table = tmp_path / "proposals.parquet"
@@ -85,7 +85,7 @@ def test_spark_scores_equal_in_process_scores(spark: object, trained: Trained, c
 def test_missing_required_column_is_reported_before_scoring(spark: object, trained: Trained,
                                                              config: Config, tmp_path: Path) -> None:
     """A table without a required column is bad input (exit status 2), named column by column."""
-    from pipelines.spark import score_parquet
+    from pipelines.tracking.spark import score_parquet
 
     table = tmp_path / "partial.parquet"
     request_frame(_simulated(config, 20), config).drop(columns=["partner_sector", "product_ready"]) \

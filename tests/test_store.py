@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 from conftest import SAMPLE
 
-from model.schema import Config
+from model.config import Config
 from model.validation import ContractError
-from pipelines import store
-from pipelines.ingest import ingest_file
+from pipelines.jobs.ingest import ingest_file
 from pipelines.settings import Workspace
+from pipelines.storage import store
 
 
 @pytest.fixture

@@ -257,7 +257,7 @@ def test_set_up_keeps_secrets_private_and_listens_on_loopback_only(team_server: 
 def test_data_team_loop_runs_unchanged_against_the_server(team_server: TeamServer, loop: Loop) -> None:
     """ingest, train, retrain with promotion: versions, aliases and gate tags live in the server's
     registry, artifacts under its artifact root, and the workspace exports the new champion."""
-    from pipelines.bundle import exported_version
+    from pipelines.storage.bundle import exported_version
 
     state = registry_state(team_server)
     assert sorted(state["versions"]) == ["1", "2"]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model.schema import Config
+from model.config import Config
 from model.validation import ContractError, Problem, summarise, validate_frame
 
 Rows = list[dict[str, str]]

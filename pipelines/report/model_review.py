@@ -14,14 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from model.config import Column
 from model.explain import explain
-from model.schema import Column
-from pipelines.bundle import Bundle
-from pipelines.card import model_card
-from pipelines.predict import model_info
-from pipelines.report_batch import model_name, periods_text
-from pipelines.report_html import esc, markdown_to_html, number, table
-from pipelines.report_svg import SwarmRow, beeswarm, importance_bars, reliability
+from pipelines.jobs.predict import model_info
+from pipelines.report.batch import model_name, periods_text
+from pipelines.report.card import model_card
+from pipelines.report.page import esc, markdown_to_html, number, table
+from pipelines.report.svg import SwarmRow, beeswarm, importance_bars, reliability
+from pipelines.storage.bundle import Bundle
 
 SAMPLE_LIMIT = 500  # dots per feature in the beeswarm; more adds ink, not insight
 SWARM_FEATURES = 8

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from model.schema import Config
+from model.config import Config
 from model.validation import ContractError, Problem
-from pipelines import decisions, store
-from pipelines.io import load_proposals
 from pipelines.settings import Workspace
+from pipelines.storage import decisions, store
+from pipelines.storage.readers import load_proposals
 
 
 def read_labelled(workspace: Workspace, config: Config, file: Path, *, period: str | None = None,
@@ -41,7 +41,7 @@ def ingest_file(workspace: Workspace, config: Config, file: Path, *, period: str
 def ingest_command(workspace: Workspace, config: Config, file: Path, *, period: str | None,
                    replace: bool, sheet: str | None) -> store.IngestOutcome:
     """`partnerscore ingest`: the same under the workspace lock."""
-    from pipelines.lock import workspace_lock
+    from pipelines.storage.lock import workspace_lock
 
     with workspace_lock(workspace):
         return ingest_file(workspace, config, file, period=period, replace=replace, sheet=sheet)

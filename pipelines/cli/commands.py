@@ -9,10 +9,10 @@ import sys
 import warnings
 from pathlib import Path
 
-from model.schema import Config
+from model.config import Config
 from model.validation import ContractError, Problem
-from pipelines.io import write_atomic
 from pipelines.settings import Workspace
+from pipelines.storage.atomic import write_atomic
 
 OUTPUT_FORMATS = ("table", "csv", "json", "jsonl", "xlsx")
 
@@ -57,11 +57,11 @@ def csv_bytes(frame: object) -> bytes:
 
 def load_training_data(workspace: Workspace, config: Config, files: list[Path]) -> tuple[object, str]:
     """Labelled proposals from the given files, else from the workspace's labelled store."""
-    from pipelines.train import load_labelled
+    from pipelines.jobs.train import load_labelled
 
     if files:
         return load_labelled(files, config), ", ".join(str(f) for f in files)
-    from pipelines import store
+    from pipelines.storage import store
 
     frame = store.read_all(workspace, config)
     if frame is None:
@@ -76,8 +76,8 @@ def train_command(workspace: Workspace, config: Config, config_text: str, files:
     """`partnerscore train`."""
     import pandas as pd
 
-    from pipelines.console import out, training_summary
-    from pipelines.train import run_training
+    from pipelines.cli.console import out, training_summary
+    from pipelines.jobs.train import run_training
 
     if output_format not in ("text", "json"):
         raise ContractError([Problem(None, "--format", output_format, "text or json")])
@@ -102,7 +102,7 @@ def predict_command(workspace: Workspace, file: str | None, *, model: str | None
                     settings: list[str], capacity: int | None, sheet: str | None,
                     engine: str = "local", spark_master: str = "local[2]") -> None:
     """`partnerscore predict`: validates everything before writing anything."""
-    from pipelines.predict import run_predict
+    from pipelines.jobs.predict import run_predict
 
     if engine == "spark":
         spark_predict(workspace, file, model=model, output=output, master=spark_master)
@@ -118,12 +118,12 @@ def predict_command(workspace: Workspace, file: str | None, *, model: str | None
     batch, note = run_predict(workspace.champion, file, model=model, settings=settings, top=top,
                               capacity=capacity, sheet=sheet)
     if output_format == "table":
-        from pipelines.console import ranked_table
+        from pipelines.cli.console import ranked_table
 
         ranked_table(batch, note)
         return
-    from pipelines.console import err
-    from pipelines.exports import RENDERERS, to_csv
+    from pipelines.cli.console import err
+    from pipelines.report.formats import RENDERERS, to_csv
 
     data = RENDERERS.get(output_format, to_csv)(batch)
     if output is None:
@@ -143,12 +143,12 @@ def spark_predict(workspace: Workspace, file: str | None, *, model: str | None,
         raise ContractError([Problem(None, "--engine spark", file or "",
                                      "a Parquet FILE and --output DIR")])
     try:
-        from pipelines.spark import score_parquet
+        from pipelines.tracking.spark import score_parquet
     except ImportError as exc:
         raise ContractError([Problem(None, "--engine", "spark",
                                      "PySpark installed: pip install 'partnerscore[spark]'")]) from exc
     quiet_mlflow()
-    from pipelines.console import err
+    from pipelines.cli.console import err
     from pipelines.settings import load_config
 
     uri = model or f"models:/{load_config().model.registered_name}@champion"
@@ -160,7 +160,7 @@ def spark_predict(workspace: Workspace, file: str | None, *, model: str | None,
 def demo_command(workspace: Workspace, config: Config, config_text: str, history: Path,
                  proposals: Path) -> None:
     """Train on the sample history, register, then rank the sample proposals."""
-    from pipelines.console import out
+    from pipelines.cli.console import out
 
     out.rule("1. Train on the sample history")
     train_command(workspace, config, config_text, [history], seed=0, output_format="text")

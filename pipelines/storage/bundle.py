@@ -10,7 +10,6 @@ anything in it is used. Importing this module never imports scikit-learn or MLfl
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -24,8 +23,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-from model.schema import Config, parse_config
+from model.config import Config, parse_config
 from model.scorer import ScoringModel
+from pipelines.storage.atomic import fsync_directory, fsync_file, sha256_file, write_synced
 
 FORMAT = "partnerscore-bundle/1"
 MANIFEST = "manifest.json"
@@ -57,20 +57,8 @@ class Bundle:
         return dict(self.manifest.get("registry") or {})
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
-def _fsync_write(path: Path, data: bytes) -> None:
-    with path.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 def write_bundle(directory: Path, model: ScoringModel, config_text: str,
@@ -87,10 +75,10 @@ def write_bundle(directory: Path, model: ScoringModel, config_text: str,
         "training.json": json.dumps(training, indent=1, sort_keys=True, default=str).encode(),
     }
     for name, data in contents.items():
-        _fsync_write(directory / name, data)
+        write_synced(directory / name, data)
     manifest = {"format": FORMAT, "files": {n: sha256_file(directory / n) for n in FILES},
                 "registry": registry or {}}
-    _fsync_write(directory / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
+    write_synced(directory / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
     return directory
 
 
@@ -196,13 +184,12 @@ def stage_export(source: Path, target: Path, registry: dict[str, Any]) -> Path:
         staged.chmod(0o755)
         for name in FILES:
             shutil.copyfile(source / name, staged / name)
-            with (staged / name).open("rb") as handle:
-                os.fsync(handle.fileno())
+            fsync_file(staged / name)
         manifest = json.loads((source / MANIFEST).read_text("utf-8"))
         manifest["registry"] = registry
-        _fsync_write(staged / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
+        write_synced(staged / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
         verify(staged)
-        _fsync_dir(exports)
+        fsync_directory(exports)
     except BaseException:
         # A full disk or an interrupt must not leave a half-copied export behind.
         shutil.rmtree(staged, ignore_errors=True)
@@ -224,7 +211,7 @@ def activate(staged: Path, target: Path) -> Path:
     except BaseException:
         link.unlink(missing_ok=True)
         raise
-    _fsync_dir(target.parent)
+    fsync_directory(target.parent)
     return target
 
 
@@ -249,9 +236,6 @@ def discard_partial_exports(target: Path) -> list[Path]:
     return removed
 
 
-def export_champion(source: Path, target: Path, registry: dict[str, Any]) -> Path:
-    """Stage and activate in one go (used where nothing must happen in between)."""
-    return activate(stage_export(source, target, registry), target)
 
 
 def exported_version(target: Path) -> str | None:
@@ -263,10 +247,3 @@ def exported_version(target: Path) -> str | None:
     version = (manifest.get("registry") or {}).get("version")
     return None if version is None else str(version)
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -18,9 +18,9 @@ from typing import Any
 
 from mlflow import MlflowClient
 
-from pipelines import tracking
-from pipelines.bundle import activate, discard_partial_exports, exported_version, stage_export
 from pipelines.settings import Workspace
+from pipelines.storage.bundle import activate, discard_partial_exports, exported_version, stage_export
+from pipelines.tracking import gateway as tracking
 
 REPLACES = "replaces"  # version tag: the champion this version replaced when promoted
 

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from model.config import Config
 from model.policy import choose
-from model.schema import Config
-from pipelines.predict import ScoredBatch
+from pipelines.jobs.predict import ScoredBatch
 from pipelines.settings import Workspace
 
 

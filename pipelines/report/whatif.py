@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from model.config import Column
 from model.explain import describe, explain
 from model.features import FeatureSpec
-from model.schema import Column
-from pipelines.bundle import Bundle
+from pipelines.storage.bundle import Bundle
 
 MIN_GAIN = 0.005  # half a probability point: smaller changes are noise to a reader
 FTE_STEPS = (0.5, 1.0, 2.0)

@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from model.validation import ContractError
-from pipelines.exports import reason_text
-from pipelines.predict import ScoredBatch
+from pipelines.jobs.predict import ScoredBatch
+from pipelines.report.formats import reason_text
 
 # Without a terminal (pipes, CI logs) rich would assume 80 columns, too narrow for reasons.
 out = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 150)

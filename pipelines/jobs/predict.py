@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from model.config import Config
 from model.explain import Explanation, explain, reasons
-from model.schema import Config
-from pipelines.bundle import Bundle, BundleError, load_bundle
+from pipelines.storage.bundle import Bundle, BundleError, load_bundle
 
 # A missing optional value is worth flagging only where the model relies on the field.
 RELIED_ON = 0.02
@@ -78,7 +78,7 @@ def _registry_bundle(model: str, tracking_uri: str) -> Bundle:
     import dataclasses
     import tempfile
 
-    from pipelines import tracking
+    from pipelines.tracking import gateway as tracking
 
     with tempfile.TemporaryDirectory(prefix="partnerscore-model-") as tmp:
         bundle = load_bundle(tracking.download_bundle(model, Path(tmp), tracking_uri=tracking_uri))
@@ -185,7 +185,7 @@ def read_proposals(source: str | None, settings: list[str], config: Config,
                    sheet: str | None = None) -> pd.DataFrame:
     """Validated proposals from a file, standard input (`-`), or `--set` pairs."""
     from model.validation import validate_frame
-    from pipelines.io import load_proposals
+    from pipelines.storage.readers import load_proposals
 
     if settings:
         if source is not None:

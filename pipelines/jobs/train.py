@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.schema import Config
+from model.config import Config
 from model.training import TrainingResult, train_model
 from model.validation import ContractError, Problem
-from pipelines.bundle import write_bundle
-from pipelines.io import load_proposals, write_atomic
 from pipelines.settings import Workspace
+from pipelines.storage.atomic import write_atomic
+from pipelines.storage.bundle import write_bundle
+from pipelines.storage.readers import load_proposals
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,8 @@ def flat_metrics(training: dict[str, Any]) -> dict[str, float]:
 def write_artifacts(directory: Path, result: TrainingResult, training: dict[str, Any],
                     proposals: pd.DataFrame, config: Config) -> Path:
     """Model card, figures and tables for the run."""
-    from pipelines import figures
-    from pipelines.card import model_card
+    from pipelines.report import figures
+    from pipelines.report.card import model_card
 
     labels = {c.name: c.label for c in config.columns}
     y = proposals[config.role("label")].to_numpy(dtype=float)
@@ -106,9 +107,9 @@ def write_artifacts(directory: Path, result: TrainingResult, training: dict[str,
 def train_and_register(client: Any, workspace: Workspace, config: Config, config_text: str,
                        proposals: pd.DataFrame, source: str, *, seed: int = 0) -> TrainOutcome:
     """Train, log the run with its model to MLflow and register a new version (no alias)."""
-    from pipelines import tracking
-    from pipelines.card import model_card
-    from pipelines.serving import request_frame
+    from pipelines.report.card import model_card
+    from pipelines.tracking import gateway as tracking
+    from pipelines.tracking.serving import request_frame
 
     result = train_model(proposals, config, seed=seed)
     training = training_record(result, proposals, config)
@@ -134,8 +135,9 @@ def train_and_register(client: Any, workspace: Workspace, config: Config, config
 def run_training(workspace: Workspace, config: Config, config_text: str,
                  proposals: pd.DataFrame, source: str, *, seed: int = 0) -> TrainOutcome:
     """Train and register; the first version becomes champion, later ones challenger."""
-    from pipelines import registry, tracking
-    from pipelines.lock import workspace_lock
+    from pipelines.storage.lock import workspace_lock
+    from pipelines.tracking import gateway as tracking
+    from pipelines.tracking import registry
 
     with workspace_lock(workspace):
         client = tracking.connect(workspace.ensure(), config)

@@ -17,20 +17,20 @@ from typing import Any
 
 import pandas as pd
 
-from pipelines.bundle import Bundle
-from pipelines.io import write_atomic
-from pipelines.predict import (
+from pipelines.jobs.predict import (
     model_info,
     pickle_free_mlflow,
     read_proposals,
     resolve_model,
     score_batch,
 )
-from pipelines.report_batch import batch_body, model_name
-from pipelines.report_html import page
-from pipelines.report_model import model_body
-from pipelines.report_whatif import suggest_changes
+from pipelines.report.batch import batch_body, model_name
+from pipelines.report.model_review import model_body
+from pipelines.report.page import page
+from pipelines.report.whatif import suggest_changes
 from pipelines.settings import Workspace
+from pipelines.storage.atomic import write_atomic
+from pipelines.storage.bundle import Bundle
 
 
 def render_report(bundle: Bundle, proposals: pd.DataFrame | None, *, capacity: int | None = None,
@@ -87,7 +87,7 @@ def report_command(workspace: Workspace, file: str | None, *, output: Path, mode
     proposals = read_proposals(file, [], bundle.config, sheet) if file is not None else None
     sample = None
     if data is not None:
-        from pipelines.io import load_proposals
+        from pipelines.storage.readers import load_proposals
 
         sample = load_proposals(data, bundle.config, labelled=False, sheet=sheet)
     write_report(output, bundle, proposals, capacity=capacity, sample=sample, gate_history=gate_history)

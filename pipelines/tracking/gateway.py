@@ -27,13 +27,14 @@ from mlflow.data.pandas_dataset import from_pandas
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema, TensorSpec
 
-from model.schema import Config, TrackingSettings
-from pipelines.bundle import BundleError
+from model.config import Config, TrackingSettings
 from pipelines.errors import TrackingUnavailable
 from pipelines.settings import Workspace
+from pipelines.storage.atomic import fsync_directory, fsync_file
+from pipelines.storage.bundle import BundleError
 
 SERVING_CODE = Path(__file__).with_name("serving.py")
-PACKAGE_DIRS = [Path(__file__).resolve().parent, Path(__file__).resolve().parent.parent / "model"]
+PACKAGE_DIRS = [Path(__file__).resolve().parents[1], Path(__file__).resolve().parents[2] / "model"]
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 _SPEC_TYPES = {"number": "double", "integer": "double"}
 
@@ -139,18 +140,13 @@ def _create_database(workspace: Workspace) -> None:
     try:
         store = SqlAlchemyStore(f"sqlite:///{temporary}", workspace.artifacts.as_uri())
         store.engine.dispose()
-        with temporary.open("rb") as handle:
-            os.fsync(handle.fileno())
+        fsync_file(temporary)
         with contextlib.suppress(FileExistsError):
             os.link(temporary, workspace.mlflow_db)
     finally:
         event.remove(Engine, "connect", unsynced)
         temporary.unlink(missing_ok=True)
-    descriptor = os.open(workspace.root, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    fsync_directory(workspace.root)
 
 
 def _point_mlflow_at(uri: str) -> None:

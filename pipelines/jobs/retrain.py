@@ -18,14 +18,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from model.config import Config
 from model.drift import drift_report
 from model.estimators import CandidateSpec
 from model.gate import GateDecision, decide
 from model.metrics import evaluate
-from model.schema import Config
 from model.selection import fit_procedure, prepare
-from pipelines.bundle import Bundle, load_bundle
 from pipelines.settings import Workspace
+from pipelines.storage.bundle import Bundle, load_bundle
 
 GATE_FAILED = 4  # exit status when the challenger is not promoted
 
@@ -95,11 +95,13 @@ def _drift_metrics(drift: dict[str, Any]) -> dict[str, float]:
 def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Path | None, *,
                 period: str | None = None, seed: int = 0) -> RetrainOutcome:
     """Ingest (optional), train a challenger on all stored periods, gate it, promote on pass."""
-    from pipelines import registry, store, tracking
-    from pipelines.card import model_card
-    from pipelines.ingest import read_labelled
-    from pipelines.lock import workspace_lock
-    from pipelines.train import train_and_register
+    from pipelines.jobs.ingest import read_labelled
+    from pipelines.jobs.train import train_and_register
+    from pipelines.report.card import model_card
+    from pipelines.storage import store
+    from pipelines.storage.lock import workspace_lock
+    from pipelines.tracking import gateway as tracking
+    from pipelines.tracking import registry
 
     with workspace_lock(workspace):
         # Bad input is reported first, then the tracking server is checked: when it is

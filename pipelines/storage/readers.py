@@ -26,7 +26,6 @@ import math
 import os
 import re
 import reprlib
-import secrets
 import sys
 import warnings
 import zipfile
@@ -39,7 +38,7 @@ from typing import Any
 
 import pandas as pd
 
-from model.schema import Config, ConfigError
+from model.config import Config, ConfigError
 from model.validation import ContractError, Problem, validate_frame
 
 MAX_BYTES = 200_000_000
@@ -544,40 +543,3 @@ def load_proposals(
         in_order = sorted(problems, key=lambda p: (p.row is not None, p.row or 0))
         raise ContractError(in_order, source=_source_name(source))
     return typed
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that readers see the old file or the new one, never half.
-
-    The temporary file lives in the same directory (os.replace is atomic only within
-    one file system) and is created with mode 0o666 so the umask applies, as for open().
-    """
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if path.exists():
-            os.chmod(temporary, path.stat().st_mode & 0o7777)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable; not possible on Windows, where it is skipped."""
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)

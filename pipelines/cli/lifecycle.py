@@ -8,16 +8,16 @@ from typing import Any
 
 from rich.table import Table
 
-from model.schema import Config
-from pipelines.console import out
-from pipelines.jobs import quiet_mlflow
+from model.config import Config
+from pipelines.cli.commands import quiet_mlflow
+from pipelines.cli.console import out
 from pipelines.settings import Workspace
 
 
 def ingest(workspace: Workspace, config: Config, file: Path, *, period: str | None,
            replace: bool, sheet: str | None) -> None:
     """`partnerscore ingest`."""
-    from pipelines.ingest import ingest_command
+    from pipelines.jobs.ingest import ingest_command
 
     outcome = ingest_command(workspace, config, file, period=period, replace=replace, sheet=sheet)
     for p, status in outcome.periods.items():
@@ -28,7 +28,7 @@ def ingest(workspace: Workspace, config: Config, file: Path, *, period: str | No
 
 def store_listing(workspace: Workspace) -> None:
     """`partnerscore store`."""
-    from pipelines import store
+    from pipelines.storage import store
 
     table = Table(title=f"Labelled store in {workspace.store}", title_justify="left")
     for column in ("period", "rows", "with impact", "digest", "ingested", "source"):
@@ -49,7 +49,7 @@ def _metric_line(name: str, m: dict[str, float]) -> str:
 def retrain(workspace: Workspace, config: Config, config_text: str, file: Path | None, *,
             period: str | None, seed: int) -> int:
     """`partnerscore retrain`; returns the exit status (4 when the gate keeps the champion)."""
-    from pipelines.retrain import GATE_FAILED, run_retrain
+    from pipelines.jobs.retrain import GATE_FAILED, run_retrain
 
     quiet_mlflow()
     outcome = run_retrain(workspace, config, config_text, file, period=period, seed=seed)
@@ -77,7 +77,7 @@ def retrain(workspace: Workspace, config: Config, config_text: str, file: Path |
 
 def models(workspace: Workspace, config: Config, card: str | None) -> None:
     """`partnerscore models [--card VERSION]`."""
-    from pipelines import tracking
+    from pipelines.tracking import gateway as tracking
 
     quiet_mlflow()
     client = tracking.connect(workspace, config)
@@ -104,8 +104,9 @@ def models(workspace: Workspace, config: Config, card: str | None) -> None:
 
 def promote(workspace: Workspace, config: Config, version: str | None, *, rollback: bool) -> None:
     """`partnerscore promote VERSION` and `partnerscore rollback`."""
-    from pipelines import registry, tracking
-    from pipelines.lock import workspace_lock
+    from pipelines.storage.lock import workspace_lock
+    from pipelines.tracking import gateway as tracking
+    from pipelines.tracking import registry
 
     quiet_mlflow()
     with workspace_lock(workspace):
@@ -128,9 +129,9 @@ def decide(workspace: Workspace, file: str, *, capacity: int, explore_rate: floa
     """`partnerscore decide`: accept within capacity, explore, log every decision."""
     import numpy as np
 
-    from pipelines import decisions
-    from pipelines.lock import workspace_lock
-    from pipelines.predict import run_predict
+    from pipelines.jobs.predict import run_predict
+    from pipelines.storage import decisions
+    from pipelines.storage.lock import workspace_lock
 
     batch, note = run_predict(workspace.champion, file, model=model)
     rng = np.random.default_rng(seed)
@@ -154,7 +155,7 @@ def gate_history(workspace: Workspace, config: Config) -> list[dict[str, Any]] |
 
     if not (os.environ.get("MLFLOW_TRACKING_URI") or workspace.mlflow_db.exists()):
         return None
-    from pipelines import tracking
+    from pipelines.tracking import gateway as tracking
 
     quiet_mlflow()
     client = tracking.connect(workspace, config)

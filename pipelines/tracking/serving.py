@@ -14,10 +14,10 @@ import mlflow
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from model.schema import Config
+from model.config import Config
 from model.validation import cell_text, validate_frame
-from pipelines.bundle import load_bundle
-from pipelines.predict import score_batch
+from pipelines.jobs.predict import score_batch
+from pipelines.storage.bundle import load_bundle
 
 
 def raw_frame(model_input: pd.DataFrame) -> pd.DataFrame:

@@ -12,11 +12,11 @@ from typing import Any
 
 import pandas as pd
 
-from pipelines.bundle import Bundle
-from pipelines.predict import ScoredBatch
-from pipelines.report_html import esc, percent, points, table
-from pipelines.report_svg import waterfall
-from pipelines.report_whatif import Suggestion, evidence_note, flag_note
+from pipelines.jobs.predict import ScoredBatch
+from pipelines.report.page import esc, percent, points, table
+from pipelines.report.svg import waterfall
+from pipelines.report.whatif import Suggestion, evidence_note, flag_note
+from pipelines.storage.bundle import Bundle
 
 WATERFALL_STEPS = 8  # factors drawn one by one; the rest are summed into one bar
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from pipelines.settings import Workspace
 
 WAIT_ENV = "PARTNERSCORE_LOCK_WAIT_SECONDS"
-# Temporary names of pipelines.io.write_atomic, bundle.activate and tracking._create_database.
+# Temporary names of pipelines.storage.atomic.write_atomic, bundle.activate and tracking._create_database.
 _TEMPORARY = re.compile(r"^\..+\.tmp(-journal)?$")
 # In the workspace root only the names partnerscore writes there under the lock (a user
 # may point `predict --output` at the root, whose temporary file must not be touched).

@@ -14,12 +14,12 @@ from typing import Annotated, Any
 
 import typer
 
+from model.config import Config, ConfigError
 from model.errors import TrainingRefused
-from model.schema import Config, ConfigError
 from model.validation import ContractError
 from pipelines.errors import TrackingUnavailable
-from pipelines.lock import WorkspaceBusy
 from pipelines.settings import Workspace, load_config
+from pipelines.storage.lock import WorkspaceBusy
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Score partnership proposals by their probability of real impact, "
@@ -66,11 +66,11 @@ def validate(
 ) -> None:
     """Check a file against the data contract and summarise it."""
     from model.validation import summarise
-    from pipelines.io import load_proposals
+    from pipelines.storage.readers import load_proposals
 
     cfg, _ = _config(config)
     frame = load_proposals(file, cfg, labelled=labelled, sheet=sheet)
-    from pipelines.console import out
+    from pipelines.cli.console import out
 
     summary = summarise(frame, cfg)
     out.print(f"{file}: valid ({summary['rows']} rows)")
@@ -86,7 +86,7 @@ def simulate(
     drift: Annotated[float, typer.Option(min=0.0, max=1.0, help="Drift across periods, 0-1.")] = 0.0,
 ) -> None:
     """Write a synthetic labelled history and FILE.truth.csv with the true probabilities."""
-    from pipelines.jobs import write_simulation
+    from pipelines.cli.commands import write_simulation
 
     rows = write_simulation(out_file, periods=periods, per_period=per_period, seed=seed, drift=drift)
     typer.echo(f"wrote {rows} labelled proposals to {out_file} and {out_file}.truth.csv")
@@ -101,7 +101,7 @@ def train(
     config: ConfigOpt = None,
 ) -> None:
     """Train, backtest and register a calibrated model from labelled trial outcomes."""
-    from pipelines.jobs import train_command
+    from pipelines.cli.commands import train_command
 
     cfg, text = _config(config)
     train_command(_workspace(workspace), cfg, text, data or [], seed=seed, output_format=output_format)
@@ -122,7 +122,7 @@ def predict(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Score proposals: probability, grade, rank and the reasons for and against."""
-    from pipelines.jobs import predict_command
+    from pipelines.cli.commands import predict_command
 
     predict_command(_workspace(workspace), file, model=model, output_format=output_format,
                     output=output, top=top, settings=settings or [], capacity=capacity, sheet=sheet,
@@ -137,7 +137,7 @@ def demo(
     config: ConfigOpt = None,
 ) -> None:
     """Train on the sample history, register the model, and rank the sample proposals."""
-    from pipelines.jobs import demo_command
+    from pipelines.cli.commands import demo_command
 
     cfg, text = _config(config)
     demo_command(_workspace(workspace), cfg, text, history, proposals)
@@ -153,7 +153,7 @@ def ingest(
     config: ConfigOpt = None,
 ) -> None:
     """Add a period's labelled outcomes to the workspace's store (idempotent)."""
-    from pipelines.lifecycle import ingest as run
+    from pipelines.cli.lifecycle import ingest as run
 
     cfg, _ = _config(config)
     run(_workspace(workspace), cfg, file, period=period, replace=replace, sheet=sheet)
@@ -162,7 +162,7 @@ def ingest(
 @app.command()
 def store(workspace: WorkspaceOpt = None) -> None:
     """List the stored periods with rows, outcomes and digests."""
-    from pipelines.lifecycle import store_listing
+    from pipelines.cli.lifecycle import store_listing
 
     store_listing(_workspace(workspace))
 
@@ -179,7 +179,7 @@ def retrain(
 
     Exit status 4 when the gate keeps the champion.
     """
-    from pipelines.lifecycle import retrain as run
+    from pipelines.cli.lifecycle import retrain as run
 
     cfg, text = _config(config)
     status = run(_workspace(workspace), cfg, text, file, period=period, seed=seed)
@@ -193,7 +193,7 @@ def models(
     config: ConfigOpt = None,
 ) -> None:
     """List registered versions with aliases, periods, metrics and gate outcomes."""
-    from pipelines.lifecycle import models as run
+    from pipelines.cli.lifecycle import models as run
 
     cfg, _ = _config(config)
     run(_workspace(workspace), cfg, card)
@@ -206,7 +206,7 @@ def promote(
     config: ConfigOpt = None,
 ) -> None:
     """Make a version the champion by hand (the old one keeps @previous)."""
-    from pipelines.lifecycle import promote as run
+    from pipelines.cli.lifecycle import promote as run
 
     cfg, _ = _config(config)
     run(_workspace(workspace), cfg, version, rollback=False)
@@ -215,7 +215,7 @@ def promote(
 @app.command()
 def rollback(workspace: WorkspaceOpt = None, config: ConfigOpt = None) -> None:
     """Swap @champion and @previous."""
-    from pipelines.lifecycle import promote as run
+    from pipelines.cli.lifecycle import promote as run
 
     cfg, _ = _config(config)
     run(_workspace(workspace), cfg, None, rollback=True)
@@ -231,7 +231,7 @@ def decide(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Recommend which proposals to accept, and log every decision with its propensity."""
-    from pipelines.lifecycle import decide as run
+    from pipelines.cli.lifecycle import decide as run
 
     run(_workspace(workspace), file, capacity=capacity, explore_rate=explore_rate, seed=seed,
         model=model)
@@ -248,8 +248,8 @@ def report(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Write a self-contained HTML report: a batch review, or the model's own report."""
-    from pipelines.lifecycle import gate_history
-    from pipelines.report import report_command
+    from pipelines.cli.lifecycle import gate_history
+    from pipelines.report.build import report_command
 
     ws = _workspace(workspace)
     history = None if file else gate_history(ws, _config(None)[0])
@@ -259,7 +259,7 @@ def report(
 
 
 def _fail(status: int, message: str) -> None:
-    from pipelines.console import err
+    from pipelines.cli.console import err
 
     err.print(message, markup=False)
     raise SystemExit(status)
@@ -267,7 +267,7 @@ def _fail(status: int, message: str) -> None:
 
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: runs the command and maps failures to clear messages and exit codes."""
-    from pipelines.bundle import BundleError
+    from pipelines.storage.bundle import BundleError
 
     try:
         status = app(args=argv, standalone_mode=False)
@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> Any:
             raise SystemExit(status)
         return None
     except ContractError as exc:
-        from pipelines.console import contract_report
+        from pipelines.cli.console import contract_report
 
         contract_report(exc)
         raise SystemExit(2) from None

@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from pipelines.predict import ScoredBatch
+from pipelines.jobs.predict import ScoredBatch
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # Characters XML 1.0 cannot hold: openpyxl refuses some and writes others into a broken file.

@@ -18,11 +18,10 @@ from typing import Any
 
 import pandas as pd
 
-from model.schema import Config
+from model.config import Config
 from model.validation import ContractError, Problem
-from pipelines.bundle import sha256_file
-from pipelines.io import write_atomic
 from pipelines.settings import Workspace
+from pipelines.storage.atomic import sha256_file, write_atomic
 
 MANIFEST = "manifest.json"
 FORMAT = "partnerscore-store/1"

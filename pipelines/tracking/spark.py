@@ -3,7 +3,7 @@
 The registered model runs inside Spark through `mlflow.pyfunc.spark_udf`, so the
 numbers are those of `partnerscore predict` and of the REST endpoint; only the
 ranks are recomputed here, over the whole table instead of per Arrow batch. The
-input holds typed proposals as `pipelines.serving.request_frame` makes them (the
+input holds typed proposals as `pipelines.tracking.serving.request_frame` makes them (the
 model's signature: text, numbers, true/false or null); integer columns are widened
 to the signature's doubles. PySpark is the optional extra `partnerscore[spark]`:
 only this module imports it. Run locally with `master="local[2]"` or against a
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from model.validation import ContractError, Problem, cell_text
-from pipelines.exports import COLUMNS, flag_text, reason_text
+from pipelines.report.formats import COLUMNS, flag_text, reason_text
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -48,7 +48,7 @@ def score_parquet(model_uri: str, input_path: Path, output_path: Path, master: s
     """Score every proposal of a Parquet table on Spark and write the ranked rows as Parquet.
 
     The output directory holds the columns of `partnerscore predict --format csv`
-    (`pipelines.exports.COLUMNS`), best first, ranked over the whole table (ties in
+    (`pipelines.report.formats.COLUMNS`), best first, ranked over the whole table (ties in
     the order Spark reads the input); it replaces `output_path` only once complete.
 
     Args:
@@ -67,8 +67,8 @@ def score_parquet(model_uri: str, input_path: Path, output_path: Path, master: s
     """
     import mlflow
 
-    from pipelines import tracking
-    from pipelines.bundle import load_bundle
+    from pipelines.storage.bundle import load_bundle
+    from pipelines.tracking import gateway as tracking
 
     if not input_path.exists():
         raise ContractError([Problem(None, None, str(input_path), "a Parquet file or directory")])
@@ -210,7 +210,7 @@ def _ranked(spark: SparkSession, scored: DataFrame) -> DataFrame:
 
 
 def flat_row(pair: tuple[Any, int]) -> tuple[Any, ...]:
-    """One output row, in `pipelines.exports.COLUMNS` order, from (scored row, position).
+    """One output row, in `pipelines.report.formats.COLUMNS` order, from (scored row, position).
 
     MLflow converts a struct's text field with numpy, which turns a missing partner
     name into the text 'nan'; the name is missing exactly where the contract reads

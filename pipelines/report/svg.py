@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipelines.report_html import esc, percent, points
+from pipelines.report.page import esc, percent, points
 
 UP, DOWN, INK, MUTED, LINE, ACCENT = "#1f7a4d", "#b83232", "#1d2433", "#5b6475", "#d9dee7", "#2457a6"
 LOW_COLOUR, HIGH_COLOUR, NEUTRAL = (36, 87, 166), (184, 50, 50), "#9aa3b2"

@@ -1,0 +1,1 @@
+"""The jobs: typed functions that train, retrain, ingest, predict and decide."""

@@ -1,0 +1,1 @@
+"""What people review: HTML batch and model reports, SVG figures, model cards, scored-proposal files."""

@@ -1,0 +1,1 @@
+"""Files: format readers, atomic writes, the labelled store, the decision log, the lock, model bundles."""

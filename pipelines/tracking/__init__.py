@@ -1,0 +1,1 @@
+"""MLflow behind one gateway: runs, the registry and its aliases, serving, Spark."""
