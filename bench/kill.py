@@ -50,8 +50,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pipelines.storage import store  # noqa: E402
 from pipelines.settings import Workspace, default_config_text  # noqa: E402
+from pipelines.storage import store  # noqa: E402
 from pipelines.storage.bundle import BundleError, exported_version, load_bundle, verify  # noqa: E402
 
 SAMPLE = ROOT / "data" / "sample"

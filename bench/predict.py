@@ -108,7 +108,7 @@ else:
     bundle = load_bundle(sys.argv[1])
     training = bundle.training
     history = pd.read_parquet(sys.argv[4])
-    spec = CandidateSpec(training["chosen_kind"], training["chosen_params"])
+    spec = CandidateSpec(training.chosen_kind, training.chosen_params)
     data = prepare(history, config)
     encoder, model, _ = fit_margin(spec, data.proposals, data.y, data.weights, config, 0)
     X = encoder.transform(proposals)

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-SCRIPTS = ("predict.py", "quality.py", "selection_bias.py", "fuzz.py", "kill.py", "serve.py")
+SCRIPTS = ("predict.py", "quality.py", "cold_start.py", "selection_bias.py", "surprises.py",
+           "train_speed.py", "shap_check.py", "fuzz.py", "kill.py", "serve.py")
 
 
 def main() -> int:
@@ -21,7 +22,8 @@ def main() -> int:
         if not (BENCH / script).exists():
             continue
         print(f"== bench/{script}", flush=True)
-        args = ["--quick"] if quick and script in ("quality.py", "selection_bias.py") else []
+        args = ["--quick"] if quick and script in ("quality.py", "cold_start.py", "selection_bias.py",
+                                                   "surprises.py", "train_speed.py") else []
         failed += subprocess.run([sys.executable, str(BENCH / script), *args],
                                  cwd=BENCH.parent).returncode != 0
     return failed

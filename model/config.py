@@ -3,14 +3,34 @@
 The configuration is the single source of truth for column names, types, allowed
 values, human labels and modelling options. This module turns its parsed mapping
 into immutable objects and rejects a malformed configuration with every problem
-listed at once.
+listed at once, each naming its dotted key (`model.boosted_trees[1].max_depth`,
+`columns.partner_committed_fte.min`) and the value expected. The columns and roles
+are checked in `model.config_columns` (a column's `belief:` in `model.config_beliefs`);
+the value rules live in `model.config_rules`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+from model.config_rules import (
+    Flag,
+    OneOf,
+    Real,
+    Rule,
+    Whole,
+    check,
+    mapping,
+    read_options,
+    shown,
+    unknown,
+)
+
+if TYPE_CHECKING:
+    from model.beliefs import Belief
+    from model.surprises import SurpriseSettings
 
 ColumnType = Literal[
     "text", "period", "number", "integer", "boolean", "category", "open_category", "ordinal"
@@ -25,9 +45,27 @@ ROLE_NAMES = ("id", "period", "name", "label", "impact_value", "propensity")
 class ConfigError(ValueError):
     """The configuration file itself is malformed; carries every problem found."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], source: str = "") -> None:
         self.problems = problems
-        super().__init__("invalid configuration:\n" + "\n".join(f"- {p}" for p in problems))
+        self.source = source
+        where = f" {source}" if source else ""
+        super().__init__(f"invalid configuration{where}:\n" + "\n".join(f"- {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class ColumnBelief:
+    """How sure the team is of a feature's `monotone` direction, or which category levels help.
+
+    From the column's `belief:` option; None means the default of `model.beliefs`
+    (`moderate`, an effect of 0.5 log-odds per typical change). `levels` maps a category
+    level to +1 (favourable) or -1 (unfavourable); `strict` makes the direction a hard
+    constraint.
+    """
+
+    strength: str | float | None = None
+    effect: float | None = None
+    strict: bool = False
+    levels: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -50,6 +88,9 @@ class Column:
     describe: str = ""
     when_true: str = ""
     when_false: str = ""
+    describe_one: str = ""  # `describe` for a number equal to 1: "Partner has {value} person"
+    levels_describe: Mapping[str, str] = field(default_factory=dict)  # level -> its own wording
+    belief: ColumnBelief = field(default_factory=ColumnBelief)
 
     @property
     def is_categorical(self) -> bool:
@@ -81,9 +122,17 @@ class ModelSettings:
     bootstrap_samples: int = 300
     precision_at_k: int = 5
     propensity_clip: float = 0.2
-    candidates: tuple[str, ...] = ("logistic", "boosted_trees")
+    candidates: tuple[str, ...] = ("bayes_logistic", "boosted_trees")
     logistic_c: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0)
-    boosted_trees: tuple[Mapping[str, Any], ...] = ()
+    boosted_trees: tuple[Mapping[str, Any], ...] = (
+        {"learning_rate": 0.05, "max_iter": 150, "max_depth": 3, "min_samples_leaf": 20,
+         "l2_regularization": 1.0},
+        {"learning_rate": 0.05, "max_iter": 300, "max_depth": 2, "min_samples_leaf": 20,
+         "l2_regularization": 1.0, "max_features": 0.5},
+    )
+    n_jobs: int | None = None  # processes for cross-validation and candidates; None: all cores
+    interval_level: float = 0.9  # of each proposal's probability interval and each verdict
+    model_error_sd: float = 0.4  # log-odds a linear model is off whatever the data (model.bayes)
 
 
 @dataclass(frozen=True)
@@ -117,6 +166,13 @@ class TrackingSettings:
     retries: int = 1
 
 
+def _default_surprises() -> SurpriseSettings:
+    # Imported on use: model.surprises reads this module's Column and Config.
+    from model.surprises import SurpriseSettings
+
+    return SurpriseSettings()
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole validated configuration."""
@@ -127,6 +183,7 @@ class Config:
     scoring: ScoringSettings
     gate: GateSettings = field(default_factory=GateSettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
+    surprises: SurpriseSettings = field(default_factory=_default_surprises)
     digest: str = ""
 
     @property
@@ -143,138 +200,97 @@ class Config:
         """The column name that plays a role (id, period, label, ...)."""
         return self.roles[role]
 
+    @property
+    def beliefs(self) -> tuple[Belief, ...]:
+        """The team's beliefs about the features (`model.beliefs.Belief`), from `monotone` and `belief:`."""
+        # Imported on use: model.beliefs reads this module's Column.
+        from model.beliefs import default_beliefs
 
-_MONOTONE = {"increasing": 1, "decreasing": -1, "none": 0, None: 0}
-_COLUMN_KEYS = {
-    "type", "required", "feature", "label", "values", "aliases", "min", "max",
-    "min_exclusive", "log", "monotone", "actionable", "describe", "when_true", "when_false",
-}
-
-
-def _parse_required(name: str, raw: Any, problems: list[str]) -> Requirement:
-    if raw is True or raw == "yes":
-        return "yes"
-    if raw in (False, None, "no"):
-        return "no"
-    if raw == "labelled":
-        return "labelled"
-    problems.append(f"column {name}: required must be true, false or 'labelled', got {raw!r}")
-    return "no"
+        return default_beliefs(self.features)
 
 
-def _parse_column(name: str, spec: Mapping[str, Any], problems: list[str]) -> Column | None:
-    if not isinstance(spec, Mapping):
-        problems.append(f"column {name}: expected a mapping of options, got {spec!r}")
-        return None
-    unknown = sorted(set(spec) - _COLUMN_KEYS)
-    if unknown:
-        problems.append(f"column {name}: unknown option(s) {', '.join(unknown)}")
-    ctype = spec.get("type")
-    if ctype not in COLUMN_TYPES:
-        problems.append(f"column {name}: type must be one of {', '.join(COLUMN_TYPES)}, got {ctype!r}")
-        return None
-    values = tuple(str(v) for v in spec.get("values") or ())
-    if ctype in ("category", "ordinal") and not values:
-        problems.append(f"column {name}: a {ctype} needs its list of values")
-    aliases = {str(k).strip().lower(): str(v) for k, v in (spec.get("aliases") or {}).items()}
-    for alias, target in aliases.items():
-        if target not in values:
-            problems.append(f"column {name}: alias {alias!r} maps to {target!r}, not a known value")
-    monotone = spec.get("monotone")
-    if monotone not in _MONOTONE:
-        problems.append(f"column {name}: monotone must be increasing, decreasing or none")
-        monotone = None
-    return Column(
-        name=name,
-        type=ctype,
-        required=_parse_required(name, spec.get("required", False), problems),
-        feature=bool(spec.get("feature", False)),
-        label=str(spec.get("label") or name),
-        values=values,
-        aliases=aliases,
-        min=None if spec.get("min") is None else float(spec["min"]),
-        max=None if spec.get("max") is None else float(spec["max"]),
-        min_exclusive=bool(spec.get("min_exclusive", False)),
-        log=bool(spec.get("log", False)),
-        monotone=_MONOTONE[monotone],
-        actionable=bool(spec.get("actionable", False)),
-        describe=str(spec.get("describe") or ""),
-        when_true=str(spec.get("when_true") or ""),
-        when_false=str(spec.get("when_false") or ""),
-    )
+
+TOP_LEVEL = ("version", "roles", "columns", "model", "gate", "tracking", "scoring",
+             "surprises")
 
 
-def _parse_model(raw: Mapping[str, Any], problems: list[str]) -> ModelSettings:
-    known = ModelSettings.__dataclass_fields__
-    unknown = sorted(set(raw) - set(known))
-    if unknown:
-        problems.append(f"model: unknown option(s) {', '.join(unknown)}")
-    kwargs: dict[str, Any] = {k: v for k, v in raw.items() if k in known}
-    for key in ("candidates", "logistic_c", "boosted_trees"):
-        if key in kwargs:
-            kwargs[key] = tuple(kwargs[key])
-    settings = ModelSettings(**kwargs)
-    bad = set(settings.candidates) - {"logistic", "boosted_trees"}
-    if bad or not settings.candidates:
-        problems.append("model: candidates must be a non-empty list of logistic, boosted_trees")
-    if settings.min_positives < 2:
-        problems.append("model: min_positives must be at least 2")
-    if not 0 < settings.propensity_clip <= 1:
-        problems.append("model: propensity_clip must be in (0, 1]")
-    return settings
+
+def _grades(raw: Any, problems: list[str]) -> tuple[tuple[str, float], ...]:
+    key = "scoring.grades"
+    table = mapping(raw, key, problems, "a mapping of grade name to its lowest probability")
+    bounds: dict[str, float] = {}
+    for name, value in table.items():
+        bound = check(Real(0, 1), value, f"{key}.{name}", problems)
+        if bound is None:
+            continue
+        same = [other for other, b in bounds.items() if b == bound]
+        if same:
+            problems.append(f"{key}.{name}: expected a lower bound no other grade has, got "
+                            f"{bound:g} (as {same[0]})")
+        bounds[name] = bound
+    grades = tuple(sorted(bounds.items(), key=lambda kv: -kv[1]))
+    if not table:
+        problems.append(f"{key}: expected at least one grade, got {shown(raw)}")
+    elif grades and grades[-1][1] > 0:
+        problems.append(f"{key}.{grades[-1][0]}: expected 0 for the lowest grade, got "
+                        f"{grades[-1][1]:g}")
+    return grades
 
 
-def _parse_scoring(raw: Mapping[str, Any], problems: list[str]) -> ScoringSettings:
-    grades_raw = raw.get("grades") or {"A": 0.3, "B": 0.15, "C": 0.07, "D": 0.0}
-    grades = tuple(sorted(((str(k), float(v)) for k, v in grades_raw.items()),
-                          key=lambda kv: -kv[1]))
-    if grades[-1][1] > 0:
-        problems.append("scoring: the lowest grade must start at 0")
-    return ScoringSettings(grades=grades, top_reasons=int(raw.get("top_reasons", 3)))
+def _parse_scoring(raw: Any, problems: list[str]) -> ScoringSettings:
+    section = mapping(raw, "scoring", problems)
+    unknown(section, ScoringSettings.__dataclass_fields__, "scoring", problems)
+    options: dict[str, Any] = read_options(section, {"top_reasons": Whole(0)}, "scoring", problems)
+    if "grades" in section:
+        grades = _grades(section["grades"], problems)
+        if grades:
+            options["grades"] = grades
+    return ScoringSettings(**options)
 
 
-def parse_config(raw: Mapping[str, Any], digest: str = "") -> Config:
+# A negative tolerance asks the challenger to improve on the champion by that much.
+_GATE_RULES: dict[str, Rule] = {"log_loss_tolerance": Real(), "require_auc_overlap": Flag()}
+# Waits between tries double (0, 2, 4 ... s): more than 10 retries would wait for hours.
+_TRACKING_RULES: dict[str, Rule] = {"timeout_seconds": Whole(1, 3600), "retries": Whole(0, 10)}
+
+
+def _parse_section(cls: type[Any], name: str, raw: Any, rules: dict[str, Rule],
+                   problems: list[str]) -> Any:
+    section = mapping(raw, name, problems)
+    unknown(section, rules, name, problems)
+    return cls(**read_options(section, rules, name, problems))
+
+
+def parse_config(raw: Any, digest: str = "") -> Config:
     """Validate a parsed configuration mapping and freeze it.
 
     Raises:
-        ConfigError: with every problem found.
+        ConfigError: with every problem found, each naming its key and the value expected.
     """
+    # Imported here: those modules build this module's dataclasses.
+    from model.config_columns import check_features, parse_columns, parse_roles
+    from model.config_model import parse_model
+    from model.config_surprises import parse_surprises
+
+    if not isinstance(raw, Mapping):
+        raise ConfigError([f"configuration: expected a mapping of sections ({', '.join(TOP_LEVEL)}),"
+                           f" got {shown(raw)}"])
     problems: list[str] = []
-    columns_raw = raw.get("columns")
-    if not isinstance(columns_raw, Mapping) or not columns_raw:
-        raise ConfigError(["columns: expected a mapping of column name to options"])
-    parsed = [_parse_column(str(n), s, problems) for n, s in columns_raw.items()]
-    columns = tuple(c for c in parsed if c is not None)
-    roles = {str(k): str(v) for k, v in (raw.get("roles") or {}).items()}
-    names = {c.name for c in columns}
-    for role in ("id", "period", "label"):
-        if role not in roles:
-            problems.append(f"roles: the {role} column must be named")
-    for role, col in roles.items():
-        if role not in ROLE_NAMES:
-            problems.append(f"roles: unknown role {role!r}")
-        elif col not in names:
-            problems.append(f"roles: {role} names column {col!r}, which is not declared")
-    if not any(c.feature for c in columns):
-        problems.append("columns: at least one column must be a feature")
-    for c in columns:
-        if c.feature and c.name in roles.values():
-            problems.append(f"column {c.name}: a role column cannot be a feature")
-        if c.feature and c.type in ("text", "period"):
-            problems.append(f"column {c.name}: text and period columns cannot be features")
-    model = _parse_model(raw.get("model") or {}, problems)
-    scoring = _parse_scoring(raw.get("scoring") or {}, problems)
-    gate = _parse_section(GateSettings, "gate", raw.get("gate") or {}, problems)
-    tracking = _parse_section(TrackingSettings, "tracking", raw.get("tracking") or {}, problems)
+    top = {str(k): v for k, v in raw.items()}
+    unknown(top, TOP_LEVEL, "", problems)
+    if "version" in top:
+        check(OneOf((1,)), top["version"], "version", problems)
+    declared = parse_columns(top.get("columns"), problems)
+    columns = tuple(c for c in declared.values() if c is not None)
+    roles = parse_roles(top.get("roles"), declared, problems)
+    check_features(columns, roles, problems)
+    model = parse_model(top.get("model"), problems)
+    scoring = _parse_scoring(top.get("scoring"), problems)
+    gate = _parse_section(GateSettings, "gate", top.get("gate"), _GATE_RULES, problems)
+    tracking = _parse_section(TrackingSettings, "tracking", top.get("tracking"), _TRACKING_RULES,
+                              problems)
+    surprises = parse_surprises(top.get("surprises"), declared, problems)
     if problems:
         raise ConfigError(problems)
     return Config(columns=columns, roles=roles, model=model, scoring=scoring, gate=gate,
-                  tracking=tracking, digest=digest)
-
-
-def _parse_section(cls: type[Any], name: str, raw: Mapping[str, Any], problems: list[str]) -> Any:
-    known = cls.__dataclass_fields__
-    unknown = sorted(set(raw) - set(known))
-    if unknown:
-        problems.append(f"{name}: unknown option(s) {', '.join(unknown)}")
-    return cls(**{k: v for k, v in raw.items() if k in known})
+                  tracking=tracking, surprises=surprises, digest=digest)

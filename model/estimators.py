@@ -1,10 +1,13 @@
 """Candidate estimators: built unfitted from a spec, fitted on encoded proposals.
 
-Two families: an L2-regularised logistic regression on standardised columns (0/1
+Three families: a Bayesian logistic regression whose prior is the team's beliefs
+(`model.bayes`), an L2-regularised logistic regression on standardised columns (0/1
 columns on a common scale, so rare category levels are shrunk like common ones), and
 gradient-boosted trees (HistGradientBoostingClassifier on one-hot input, monotone
-where the configuration declares it). Both expose the raw margin in log-odds and
-convert to the numpy-only `ScoringModel` once calibrated.
+where the configuration declares a direction). All expose the raw margin in log-odds
+and convert to the numpy-only `ScoringModel` once calibrated; the two linear ones
+carry the posterior covariance of their coefficients, from which every proposal gets
+an interval.
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
-from model.calibration import Platt
+from model.bayes import LEVEL, MODEL_ERROR_SD, BayesianLogistic, to_raw
+from model.beliefs import Prior, effective_weights
+from model.calibration import Platt, sigmoid
 from model.features import FeatureEncoder
-from model.scorer import LINEAR, TREES, ScoringModel
-from model.treeshap import compile_hist_gradient_boosting
+from model.scorer import BAYES, LINEAR, TREES, ScoringModel
+from model.sklearn_trees import compile_hist_gradient_boosting
 
 BINARY_SCALE = 0.5  # the standard deviation of a balanced 0/1 column
+LINEAR_KINDS = (BAYES, LINEAR)
 
 
 @dataclass(frozen=True)
@@ -40,22 +46,48 @@ class CandidateSpec:
     @property
     def regularisation_rank(self) -> float:
         """Lower is more regularised (used to pick the safest candidate on little data)."""
+        if self.kind == BAYES:
+            return -1.0  # the beliefs hold it where outcomes are few
         if self.kind == LINEAR:
             return float(self.params["C"])
         return 1e6 + float(self.params.get("max_iter", 100))
 
 
+@dataclass(frozen=True)
+class IntervalSettings:
+    """The level of every probability interval and the model-error term it adds (log-odds)."""
+
+    level: float = LEVEL
+    model_error: float = MODEL_ERROR_SD
+
+
 class MarginModel:
-    """A fitted candidate: raw log-odds margins, and export to a ScoringModel."""
+    """A fitted candidate: raw log-odds margins, and export to a ScoringModel.
+
+    Linear kinds also hold `coef_`, `intercept_`, `covariance_` (posterior of the
+    intercept and coefficients, raw units, intercept first) and `reference_` (the row
+    their explanations are relative to); the bayes kind keeps its fit in `posterior_`.
+    """
 
     def __init__(self, spec: CandidateSpec, *, seed: int = 0) -> None:
         self.spec = spec
         self.seed = seed
 
+    @property
+    def is_linear(self) -> bool:
+        """True for the kinds whose margin is linear in the encoded columns."""
+        return self.spec.kind in LINEAR_KINDS
+
     def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray,
-            monotone: np.ndarray) -> MarginModel:
-        """Fit on encoded columns; returns self."""
-        if self.spec.kind == LINEAR:
+            monotone: np.ndarray, prior: Prior | None = None) -> MarginModel:
+        """Fit on encoded columns (the bayes kind needs the `prior` for them); returns self."""
+        if self.spec.kind == BAYES:
+            if prior is None:
+                raise ValueError("the bayes_logistic candidate needs a prior (model.beliefs)")
+            self.posterior_ = BayesianLogistic(prior).fit(X, y, sample_weight)
+            self.coef_, self.intercept_ = self.posterior_.coef_, self.posterior_.intercept_
+            self.covariance_, self.reference_ = self.posterior_.covariance_, prior.center
+        elif self.spec.kind == LINEAR:
             self._fit_linear(X, y, sample_weight, monotone)
         elif self.spec.kind == TREES:
             self.estimator_ = HistGradientBoostingClassifier(
@@ -90,19 +122,44 @@ class MarginModel:
             active &= ~wrong
         self.coef_ = coef / scale
         self.intercept_ = float(lr.intercept_[0] - (coef * mean / scale).sum())
+        self.reference_ = X.mean(axis=0)
+        self.covariance_ = self._laplace_covariance(X, w, mean, scale, active)
+
+    def _laplace_covariance(self, X: np.ndarray, w: np.ndarray, mean: np.ndarray,
+                            scale: np.ndarray, active: np.ndarray) -> np.ndarray:
+        """The penalised likelihood's inverse Hessian at the fit (its Laplace posterior).
+
+        The L2 penalty is a N(0, C) prior on standardised coefficients; the intercept's is
+        flat. Weights count as Kish's effective sample size, as in `model.bayes`; dropped
+        columns are fixed at zero.
+        """
+        Z = np.column_stack([np.ones(len(X)), (X - mean) / scale])
+        p = sigmoid(X @ self.coef_ + self.intercept_)
+        keep = np.r_[True, active]
+        Za = Z[:, keep]
+        precision = np.r_[1e-9, np.full(int(active.sum()), 1.0 / float(self.spec.params["C"]))]
+        hessian = (Za.T * (effective_weights(len(X), w) * p * (1 - p))) @ Za + np.diag(precision)
+        standard = np.zeros((len(keep), len(keep)))
+        standard[np.ix_(keep, keep)] = np.linalg.inv(hessian)
+        transform = to_raw(mean, scale)
+        return np.asarray(transform @ standard @ transform.T)
 
     def margin(self, X: np.ndarray) -> np.ndarray:
         """Raw log-odds margins."""
-        if self.spec.kind == LINEAR:
-            return X @ self.coef_ + self.intercept_
+        if self.is_linear:
+            return np.asarray(X @ self.coef_ + self.intercept_, dtype=float)
         return np.asarray(self.estimator_.decision_function(X), dtype=float)
 
-    def to_scoring_model(self, encoder: FeatureEncoder, X_train: np.ndarray,
-                         calibration: Platt) -> ScoringModel:
-        """The exportable numpy-only model, explained against the training rows."""
-        if self.spec.kind == LINEAR:
+    def to_scoring_model(self, encoder: FeatureEncoder, X_train: np.ndarray, calibration: Platt,
+                         interval: IntervalSettings | None = None) -> ScoringModel:
+        """The exportable numpy-only model, explained against the training rows (a linear
+        model against `reference_`, with the interval `interval` sets)."""
+        if self.is_linear:
+            settings = interval or IntervalSettings()
             return ScoringModel(encoder, LINEAR, calibration, coef=self.coef_.copy(),
-                                intercept=self.intercept_, reference=X_train.mean(axis=0))
+                                intercept=self.intercept_, reference=self.reference_.copy(),
+                                covariance=self.covariance_.copy(), level=settings.level,
+                                model_error=settings.model_error)
         return ScoringModel(encoder, TREES, calibration,
                             trees=compile_hist_gradient_boosting(self.estimator_))
 
@@ -111,6 +168,8 @@ def candidate_specs(candidates: tuple[str, ...], logistic_c: tuple[float, ...],
                     boosted_trees: tuple[dict[str, Any], ...]) -> list[CandidateSpec]:
     """Expand the configured families into concrete candidates."""
     specs: list[CandidateSpec] = []
+    if BAYES in candidates:
+        specs.append(CandidateSpec(BAYES))
     if LINEAR in candidates:
         specs += [CandidateSpec(LINEAR, {"C": float(c)}) for c in logistic_c]
     if TREES in candidates:

@@ -10,9 +10,8 @@ given in probability points: each log-odds contribution times the secant slope
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -20,6 +19,17 @@ import pandas as pd
 from model.calibration import sigmoid
 from model.config import Column
 from model.scorer import ScoringModel
+from model.wording import describe_values
+
+
+class Reason(TypedDict):
+    """One feature's exact contribution to one proposal's score."""
+
+    feature: str
+    label: str  # the sentence shown to people ("Has an action plan")
+    value: Any  # the proposal's own value, as shown
+    logit: float  # contribution in calibrated log-odds
+    points: float  # contribution in probability points (0-1 scale)
 
 
 @dataclass(frozen=True)
@@ -68,53 +78,8 @@ def explain(model: ScoringModel, proposals: pd.DataFrame) -> Explanation:
     )
 
 
-def _format_number(value: float) -> str:
-    if float(value).is_integer():
-        return f"{int(value):,}".replace(",", " ")
-    return f"{value:.2f}".rstrip("0").rstrip(".")
-
-
-def display_value(column: Column, value: Any) -> Any:
-    """The proposal's value as shown to people and in JSON (None when missing)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if column.type == "boolean":
-        return bool(value)
-    if column.is_numeric:
-        return int(value) if float(value).is_integer() else float(value)
-    return value
-
-
-def describe(column: Column, value: Any) -> str:
-    """A reason's wording in the team's language: 'No action plan', 'Partner commits 0.5 FTE'."""
-    shown = display_value(column, value)
-    if shown is None:
-        return f"{column.label}: not given"
-    if column.type == "boolean":
-        text = column.when_true if shown else column.when_false
-        return text or f"{column.label}: {'yes' if shown else 'no'}"
-    if column.is_numeric:
-        shown = _format_number(float(shown))
-    template = column.describe or f"{column.label}: {{value}}"
-    return template.format(value=str(shown).replace("_", " "))
-
-
-def describe_values(column: Column, values: list[Any]) -> tuple[list[str], list[Any]]:
-    """Wording and shown value for every proposal's value of one field (repeats computed once)."""
-    cache: dict[Any, tuple[str, Any]] = {}
-    labels, shown = [], []
-    for value in values:
-        key = None if value is None or (isinstance(value, float) and math.isnan(value)) else value
-        if key not in cache:
-            cache[key] = (describe(column, key), display_value(column, key))
-        label, display = cache[key]
-        labels.append(label)
-        shown.append(display)
-    return labels, shown
-
-
 def reasons(explanation: Explanation, proposals: pd.DataFrame, columns: dict[str, Column],
-            top: int) -> list[tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]]:
+            top: int) -> list[tuple[list[Reason], list[Reason], list[Reason]]]:
     """For each proposal: every feature's contribution, its top reasons for and its top against."""
     features = explanation.features
     described = [describe_values(columns[name], _values(proposals, name)) for name in features]
@@ -125,7 +90,7 @@ def reasons(explanation: Explanation, proposals: pd.DataFrame, columns: dict[str
     order = np.argsort(-np.abs(explanation.contributions), axis=1, kind="stable").tolist()
     out = []
     for i in range(len(proposals)):
-        items = [{"feature": f, "label": label, "value": value, "logit": g, "points": q}
+        items = [Reason(feature=f, label=label, value=value, logit=g, points=q)
                  for f, label, value, g, q in zip(features, labels[i], shown[i], logits[i],
                                                   points[i], strict=True)]
         ranked = [items[j] for j in order[i]]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -75,6 +75,14 @@ def _median(values: np.ndarray) -> float:
     return float(np.median(finite)) if finite.size else 0.0
 
 
+class Flag(TypedDict):
+    """Something to doubt about a score: a novel category, a value out of range, a missing field."""
+
+    kind: str
+    feature: str
+    value: Any
+
+
 class FeatureEncoder:
     """Turns validated proposals into the model's numeric matrix.
 
@@ -88,7 +96,7 @@ class FeatureEncoder:
 
     def fit(self, proposals: pd.DataFrame) -> FeatureEncoder:
         """Learn levels, fill values and training ranges; returns self."""
-        self.specs_ = tuple(self._fit_one(col, proposals[col.name]) for col in self.features)
+        self.specs_ = tuple(self._fit_one(col, _column(proposals, col.name)) for col in self.features)
         self._index()
         return self
 
@@ -170,9 +178,9 @@ class FeatureEncoder:
             return value[:, None]
         return np.column_stack([value, missing.astype(float)])
 
-    def flags(self, proposals: pd.DataFrame) -> list[list[dict[str, Any]]]:
+    def flags(self, proposals: pd.DataFrame) -> list[list[Flag]]:
         """Per proposal: novel categories, values outside the training range, missing values."""
-        result: list[list[dict[str, Any]]] = [[] for _ in range(len(proposals))]
+        result: list[list[Flag]] = [[] for _ in range(len(proposals))]
         for spec in self.specs_:
             values = _column(proposals, spec.name)
             kinds = self._flag_kinds(spec, values)
@@ -181,7 +189,7 @@ class FeatureEncoder:
                 value = listed[i]
                 if isinstance(value, float) and np.isnan(value):
                     value = None
-                result[i].append({"feature": spec.name, "kind": str(kinds[i]), "value": value})
+                result[i].append(Flag(feature=spec.name, kind=str(kinds[i]), value=value))
         return result
 
     @staticmethod

@@ -1,4 +1,13 @@
-"""Metrics for rare-outcome scoring, each with a bootstrap interval."""
+"""Metrics for rare-outcome scoring, each with a bootstrap interval.
+
+Intervals are bootstrap percentile intervals, except for the expected calibration
+error: resampling rows adds noise to every bin, so the ECE of a resample is larger
+than the ECE of the rows it came from, and the percentile interval can sit entirely
+above the estimate. Its interval is the *recentred percentile interval*: the bootstrap
+distribution shifted by its median bias so that its median falls on the estimate
+(`recentred_interval`), which keeps the bootstrap's spread and always contains the
+estimate.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +17,7 @@ import numpy as np
 
 Metric = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
 EPS = 1e-15
+RECENTRED = ("ece",)  # metrics whose interval is `recentred_interval` (see the docstring)
 
 
 def roc_auc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> float:
@@ -87,15 +97,38 @@ def evaluate(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None, *, k: in
         idx = rng.integers(0, len(y), len(y))
         for name, fn in functions.items():
             draws[name].append(fn(y[idx], p[idx], w[idx]))
-    alpha = (1 - level) / 2
     out = {}
     for name, fn in functions.items():
         sample = np.array(draws[name])
         sample = sample[np.isfinite(sample)]
-        low, high = (np.quantile(sample, [alpha, 1 - alpha]) if sample.size
-                     else (np.nan, np.nan))
-        out[name] = {"value": fn(y, p, w), "low": float(low), "high": float(high)}
+        value = fn(y, p, w)
+        low, high = (recentred_interval(value, sample, level, floor=0.0) if name in RECENTRED
+                     else percentile_interval(sample, level))
+        out[name] = {"value": value, "low": low, "high": high}
     return out
+
+
+def percentile_interval(sample: np.ndarray, level: float) -> tuple[float, float]:
+    """The bootstrap percentile interval (nan, nan for an empty sample)."""
+    if not sample.size:
+        return float("nan"), float("nan")
+    alpha = (1 - level) / 2
+    low, high = np.quantile(sample, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def recentred_interval(value: float, sample: np.ndarray, level: float,
+                       floor: float = -np.inf) -> tuple[float, float]:
+    """The percentile interval of a bootstrap sample shifted so that its median is `value`.
+
+    The median bias (bootstrap median minus estimate) is removed from both bounds, so
+    the interval always contains `value`; bounds are kept at or above `floor`.
+    """
+    low, high = percentile_interval(sample, level)
+    if not np.isfinite(value) or not sample.size:
+        return low, high
+    median = float(np.median(sample))
+    return max(floor, value - (median - low)), value + (high - median)
 
 
 def reliability(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict[str, float]]:

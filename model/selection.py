@@ -1,13 +1,22 @@
 """Model selection, calibration and backtests on small, imbalanced trial data.
 
 The procedure, for a given candidate: encode, fit, and calibrate with Platt scaling
-fitted on out-of-fold margins. Candidates are compared by repeated stratified
+fitted on out-of-fold margins (not the bayes candidate: its posterior already shrinks,
+and Platt scaling on a few dozen outcomes made its probabilities worse,
+bench/results/cold_start.md). Candidates are compared by repeated stratified
 cross-validation on calibrated log loss; the time-aware backtest then replays the
 chosen procedure period by period, training only on earlier periods.
+
+Little data degrades the procedure rather than stopping it: only data with a single
+outcome is refused; below `model.min_positives` proposals of either outcome only the
+bayes candidate is trained (its prior keeps every fit finite, even on folds with no
+positive), and below `model.comfortable_positives` only the most regularised one.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,13 +24,18 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 
+from model.beliefs import Prior, build_prior
 from model.calibration import Platt, fit_platt, sigmoid
 from model.config import Config
 from model.errors import TrainingRefused
-from model.estimators import CandidateSpec, MarginModel
+from model.estimators import CandidateSpec, IntervalSettings, MarginModel
 from model.features import FeatureEncoder
 from model.metrics import log_loss
-from model.scorer import ScoringModel
+from model.parallel import SERIAL, Task, Workers
+from model.progress import NO_PROGRESS, Progress
+from model.scorer import BAYES, TREES, ScoringModel
+
+BAYES_SPEC = CandidateSpec(BAYES)
 
 
 @dataclass(frozen=True)
@@ -39,6 +53,16 @@ class TrainingData:
         return int(self.y.sum())
 
     @property
+    def negatives(self) -> int:
+        """Number of proposals without real impact."""
+        return len(self.y) - self.positives
+
+    @property
+    def scarcer(self) -> int:
+        """Proposals of the rarer outcome."""
+        return min(self.positives, self.negatives)
+
+    @property
     def effective_size(self) -> float:
         """Kish's effective sample size of the weights."""
         return float(self.weights.sum() ** 2 / (self.weights**2).sum())
@@ -54,18 +78,18 @@ class CandidateResult:
 
 
 def prepare(proposals: pd.DataFrame, config: Config) -> TrainingData:
-    """Outcomes and weights from validated labelled proposals; refuses unusable data."""
+    """Outcomes and weights from validated labelled proposals.
+
+    Raises:
+        TrainingRefused: when every proposal has the same outcome (or there are none).
+    """
     y = proposals[config.role("label")].to_numpy(dtype=float)
     positives, n = int(y.sum()), len(y)
-    minimum = config.model.min_positives
     if positives == 0 or positives == n:
         outcome = "real impact" if positives else "no real impact"
         raise TrainingRefused(f"all {n} labelled proposals have {outcome}: a model needs both "
-                              "outcomes to learn from")
-    if min(positives, n - positives) < minimum:
-        raise TrainingRefused(
-            f"only {positives} proposals with real impact and {n - positives} without; at least "
-            f"{minimum} of each are needed (model.min_positives in the configuration)")
+                              "outcomes to learn from; label proposals with the other outcome "
+                              "and train again")
     propensity_column = config.roles.get("propensity")
     propensity = (proposals[propensity_column].to_numpy(dtype=float)
                   if propensity_column in proposals else np.ones(n))
@@ -87,22 +111,96 @@ def fit_margin(spec: CandidateSpec, proposals: pd.DataFrame, y: np.ndarray, w: n
     encoder = FeatureEncoder(config.features,
                              rare_level_min_count=config.model.rare_level_min_count)
     X = encoder.fit(proposals).transform(proposals)
-    model = MarginModel(spec, seed=seed).fit(X, y, w, encoder.monotone_)
+    prior = build_prior(config.beliefs, encoder, X, y, w) if spec.kind == BAYES else None
+    model = MarginModel(spec, seed=seed).fit(X, y, w, encoder.monotone_, prior)
     return encoder, model, X
 
 
-def out_of_fold_margins(spec: CandidateSpec, data: TrainingData, config: Config, *,
-                        repeats: int, seed: int) -> np.ndarray:
-    """Margins for every proposal from models that did not see it: (repeats, n)."""
-    folds = n_folds(data.y, config.model.cv_folds)
+def cv_splits(y: np.ndarray, config: Config, *, repeats: int,
+              seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Train and test rows of every fold of every repeat, repeat by repeat."""
+    folds = n_folds(y, config.model.cv_folds)
     splitter = (RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
                 if repeats > 1 else StratifiedKFold(folds, shuffle=True, random_state=seed))
-    margins = np.full((repeats, len(data.y)), np.nan)
-    for i, (train, test) in enumerate(splitter.split(np.zeros(len(data.y)), data.y)):
-        encoder, model, _ = fit_margin(spec, data.proposals.iloc[train], data.y[train],
-                                       data.weights[train], config, seed)
-        margins[i // folds, test] = model.margin(encoder.transform(data.proposals.iloc[test]))
+    with warnings.catch_warnings():
+        # A single proposal of one outcome leaves a fold without it: expected, and the
+        # bayes candidate, the only one trained then, fits such a fold.
+        warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+        return list(splitter.split(np.zeros(len(y)), y))
+
+
+@dataclass(frozen=True)
+class EncodedFold:
+    """One fold, encoded by an encoder fitted on its training rows only."""
+
+    X: np.ndarray
+    y: np.ndarray
+    weights: np.ndarray
+    monotone: np.ndarray
+    X_test: np.ndarray
+    prior: Prior | None = None  # the beliefs on this fold's columns, for the bayes candidate
+
+
+def encode_fold(data: TrainingData, config: Config, train: np.ndarray, test: np.ndarray,
+                with_prior: bool = True) -> EncodedFold:
+    """Fit the encoder on the fold's training rows; encode those and its test rows (and,
+    `with_prior`, build the beliefs' prior on its columns)."""
+    encoder = FeatureEncoder(config.features,
+                             rare_level_min_count=config.model.rare_level_min_count)
+    past = data.proposals.iloc[train]
+    X = encoder.fit(past).transform(past)
+    y, w = data.y[train], data.weights[train]
+    prior = build_prior(config.beliefs, encoder, X, y, w) if with_prior else None
+    return EncodedFold(X, y, w, encoder.monotone_, encoder.transform(data.proposals.iloc[test]),
+                       prior)
+
+
+def fold_margins(spec: CandidateSpec, fold: EncodedFold, seed: int) -> np.ndarray:
+    """Margins of the fold's test rows from the candidate fitted on its training rows."""
+    model = MarginModel(spec, seed=seed).fit(fold.X, fold.y, fold.weights, fold.monotone,
+                                             fold.prior)
+    return model.margin(fold.X_test)
+
+
+def cross_validated_margins(specs: list[CandidateSpec], data: TrainingData, config: Config, *,
+                            repeats: int, seed: int, workers: Workers = SERIAL,
+                            progress: Progress = NO_PROGRESS) -> list[np.ndarray]:
+    """Out-of-fold margins of every candidate, (repeats, n) each.
+
+    Every candidate sees the same folds, so each fold is encoded once (while earlier
+    fits run) and each (fold, candidate) fit is one task; within a fold the slowest
+    candidates go first so that no worker is left with a long fit at the end.
+    """
+    splits = cv_splits(data.y, config, repeats=repeats, seed=seed)
+    folds = len(splits) // repeats
+    order = sorted(range(len(specs)), key=lambda c: -_expected_cost(specs[c]))
+
+    with_prior = any(spec.kind == BAYES for spec in specs)
+
+    def tasks() -> Iterator[Task]:
+        for train, test in splits:
+            fold = encode_fold(data, config, train, test, with_prior)
+            yield from ((fold_margins, (specs[c], fold, seed)) for c in order)
+
+    results = iter(workers.run(tasks(), progress))
+    margins = [np.full((repeats, len(data.y)), np.nan) for _ in specs]
+    for s, (_, test) in enumerate(splits):
+        for c in order:
+            margins[c][s // folds, test] = next(results)
     return margins
+
+
+def _expected_cost(spec: CandidateSpec) -> float:
+    # Boosted trees take about as long as their number of iterations; a logistic fit
+    # costs less than the smallest of them.
+    return float(spec.params.get("max_iter", 100)) if spec.kind == TREES else 1.0
+
+
+def out_of_fold_margins(spec: CandidateSpec, data: TrainingData, config: Config, *,
+                        repeats: int, seed: int, workers: Workers = SERIAL) -> np.ndarray:
+    """Margins for every proposal from models that did not see it: (repeats, n)."""
+    return cross_validated_margins([spec], data, config, repeats=repeats, seed=seed,
+                                   workers=workers)[0]
 
 
 def calibrate(margins: np.ndarray, data: TrainingData) -> Platt:
@@ -111,38 +209,81 @@ def calibrate(margins: np.ndarray, data: TrainingData) -> Platt:
     return fit_platt(margins.ravel(), np.tile(data.y, repeats), np.tile(data.weights, repeats))
 
 
-def evaluate_candidate(spec: CandidateSpec, data: TrainingData, config: Config,
-                       seed: int) -> CandidateResult:
-    """Repeated stratified CV of one candidate, scored by calibrated, weighted log loss."""
-    margins = out_of_fold_margins(spec, data, config, repeats=config.model.cv_repeats,
-                                  seed=seed)
-    platt = calibrate(margins, data)
+def calibration_for(spec: CandidateSpec, margins: np.ndarray, data: TrainingData) -> Platt:
+    """The candidate's calibration: Platt scaling on its out-of-fold margins, or the
+    identity for the bayes candidate (see the module docstring)."""
+    return Platt() if spec.kind == BAYES else calibrate(margins, data)
+
+
+def score_candidate(spec: CandidateSpec, margins: np.ndarray,
+                    data: TrainingData) -> CandidateResult:
+    """A candidate's calibrated, weighted log loss, averaged over the CV repeats."""
+    platt = calibration_for(spec, margins, data)
     losses = [log_loss(data.y, sigmoid(platt.logit(m)), data.weights) for m in margins]
     return CandidateResult(spec, float(np.mean(losses)), margins)
 
 
+def evaluate_candidates(specs: list[CandidateSpec], data: TrainingData, config: Config,
+                        seed: int, *, workers: Workers = SERIAL,
+                        progress: Progress = NO_PROGRESS) -> list[CandidateResult]:
+    """Repeated stratified CV of every candidate, scored by calibrated, weighted log loss."""
+    margins = cross_validated_margins(specs, data, config, repeats=config.model.cv_repeats,
+                                      seed=seed, workers=workers, progress=progress)
+    return [score_candidate(spec, m, data) for spec, m in zip(specs, margins, strict=True)]
+
+
 def candidates_for(data: TrainingData, specs: list[CandidateSpec],
                    config: Config) -> tuple[list[CandidateSpec], str]:
-    """All candidates, or only the most regularised one when outcomes are scarce."""
-    if min(data.positives, len(data.y) - data.positives) >= config.model.comfortable_positives:
+    """All candidates, only the most regularised one when outcomes are scarce, or only
+    the bayes candidate below `model.min_positives` (whatever the configured list)."""
+    settings = config.model
+    if data.scarcer >= settings.comfortable_positives:
         return specs, ""
+    counts = (f"only {data.positives} proposals with real impact and {data.negatives} "
+              "without")
+    rough = ("The model is provisional: treat scores as rough, and their intervals as the "
+             "honest part, until more periods are labelled.")
+    if data.scarcer < settings.min_positives:
+        return [BAYES_SPEC], (
+            f"VERY LITTLE DATA: {counts} (fewer than {settings.min_positives} of one outcome, "
+            "model.min_positives); trained only bayes_logistic, which leans on the "
+            f"configured beliefs. {rough}")
     safest = min(specs, key=lambda s: s.regularisation_rank)
     return [safest], (
-        f"LITTLE DATA: only {data.positives} proposals with real impact (fewer than "
-        f"{config.model.comfortable_positives}); trained only the most regularised "
-        f"candidate, {safest.name}. Treat scores as rough until more periods are labelled.")
+        f"LITTLE DATA: {counts} (fewer than {settings.comfortable_positives} of one outcome, "
+        f"model.comfortable_positives); trained only the most regularised candidate, "
+        f"{safest.name}. {rough}")
 
 
 def fit_procedure(spec: CandidateSpec, data: TrainingData, config: Config, seed: int,
-                  oof_margins: np.ndarray | None = None) -> tuple[ScoringModel, np.ndarray]:
+                  oof_margins: np.ndarray | None = None, *,
+                  workers: Workers = SERIAL) -> tuple[ScoringModel, np.ndarray]:
     """The full procedure: fit on all rows, calibrate on out-of-fold margins.
 
     Returns the scoring model and the out-of-fold margins used to calibrate it.
     """
+    model, _, oof_margins = fit_final(spec, data, config, seed, oof_margins, workers=workers)
+    return model, oof_margins
+
+
+def fit_final(spec: CandidateSpec, data: TrainingData, config: Config, seed: int,
+              oof_margins: np.ndarray | None = None, *, workers: Workers = SERIAL
+              ) -> tuple[ScoringModel, MarginModel, np.ndarray]:
+    """`fit_procedure`, also returning the fitted estimator the scoring model was exported from."""
     if oof_margins is None:
-        oof_margins = out_of_fold_margins(spec, data, config, repeats=1, seed=seed)
+        oof_margins = out_of_fold_margins(spec, data, config, repeats=1, seed=seed,
+                                          workers=workers)
     encoder, model, X = fit_margin(spec, data.proposals, data.y, data.weights, config, seed)
-    return model.to_scoring_model(encoder, X, calibrate(oof_margins, data)), oof_margins
+    interval = IntervalSettings(config.model.interval_level, config.model.model_error_sd)
+    scoring = model.to_scoring_model(encoder, X, calibration_for(spec, oof_margins, data),
+                                     interval)
+    return scoring, model, oof_margins
+
+
+def features_only(data: TrainingData, config: Config) -> TrainingData:
+    """The same rows with only the columns the model learns from."""
+    present = [c.name for c in config.features if c.name in data.proposals]
+    return TrainingData(data.proposals[present], data.y, data.weights, data.periods)
 
 
 def subset(data: TrainingData, mask: np.ndarray) -> TrainingData:

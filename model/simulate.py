@@ -69,6 +69,7 @@ class SimulationParams:
     drift: float = 0.0
     start_period: str = "2025-01"
     base_rate: float = 0.12
+    surprises: bool = True  # False leaves out SURPRISE_PAIRS: no improbable alliance to find
 
 
 def _pick(rng: np.random.Generator, weights: dict[str, float], n: int) -> np.ndarray:
@@ -157,9 +158,15 @@ def _draw_features(rng: np.random.Generator, shift: np.ndarray) -> pd.DataFrame:
     })
 
 
-def impact_logit(features: pd.DataFrame, shift: np.ndarray) -> np.ndarray:
-    """The log-odds of real impact without its intercept (the formula in data/README.md)."""
+def impact_logit(features: pd.DataFrame, shift: np.ndarray, *,
+                 surprises: bool = True) -> np.ndarray:
+    """The log-odds of real impact without its intercept (the formula in data/README.md).
+
+    `surprises=False` drops the sector-and-type pairs, leaving main effects and the
+    plan-and-capacity interaction only.
+    """
     f = features
+    planted = SURPRISE_PAIRS if surprises else {}
     plan = f["has_action_plan"].to_numpy(float)
     capacity = np.minimum(f["partner_committed_fte"].to_numpy(float), 2.0) / 2.0
     proximity = f["sector_proximity"].map(PROXIMITY_EFFECT).to_numpy(float)
@@ -174,7 +181,7 @@ def impact_logit(features: pd.DataFrame, shift: np.ndarray) -> np.ndarray:
             - 0.25 * (f["logistics_complexity"].to_numpy(float) - 3)
             + 0.35 * (f["strategy_fit"].to_numpy(float) - 3)
             + 0.2 * np.log1p(f["expected_reach"].to_numpy(float) / 1000)
-            + np.array([SURPRISE_PAIRS.get(p, 0.0) for p in pairs]))
+            + np.array([planted.get(p, 0.0) for p in pairs]))
 
 
 def solve_intercept(logit: np.ndarray, base_rate: float) -> float:
@@ -280,7 +287,7 @@ def simulate_history(params: SimulationParams) -> tuple[pd.DataFrame, pd.DataFra
     index = np.repeat(np.arange(params.periods), params.per_period)
     shift = params.drift * index / max(params.periods - 1, 1)
     features = _draw_features(rng, shift)
-    logit = impact_logit(features, shift)
+    logit = impact_logit(features, shift, surprises=params.surprises)
     probability = _sigmoid(logit + solve_intercept(logit, params.base_rate))
     impact = rng.random(len(index)) < probability
     value = np.round(rng.lognormal(np.log(20), 1.0, len(index)))

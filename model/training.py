@@ -1,8 +1,17 @@
-"""The training job's domain logic: from labelled proposals to a calibrated, explained model."""
+"""The training job's domain logic: from labelled proposals to a calibrated, explained model.
+
+Besides the chosen model, every training fits the bayes model (`model.bayes`) on all
+its rows, whichever candidate wins: its posterior gives each configured belief a
+verdict (`TrainingResult.beliefs`), names the effects nobody stated that the outcomes
+show clearly (`TrainingResult.learned`), and shapes the intervals of a tree model
+(`model.intervals`). Below `model.comfortable_positives` outcomes of either kind the
+model is marked provisional.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -10,21 +19,33 @@ import pandas as pd
 
 from model.calibration import sigmoid
 from model.config import Config
-from model.estimators import CandidateSpec, candidate_specs
+from model.estimators import CandidateSpec, MarginModel, candidate_specs
 from model.explain import explain, global_importance
+from model.intervals import TREE_REPLICATES, linear_posterior, replicate_margins, with_tree_interval
 from model.metrics import evaluate, reliability
-from model.scorer import ScoringModel
+from model.parallel import SERIAL, Task, Workers, single_threaded
+from model.progress import NO_PROGRESS, Progress
+from model.scorer import BAYES, TREES, ScoringModel
 from model.selection import (
+    CandidateResult,
     TrainingData,
     TrainingRefused,
+    calibration_for,
     candidates_for,
-    evaluate_candidate,
+    evaluate_candidates,
+    features_only,
+    fit_final,
     fit_procedure,
     n_folds,
     prepare,
     subset,
     summary_row,
 )
+from model.verdicts import BeliefCheck, LearnedEffect
+
+# The stages reported to a `Progress`, in the order a training goes through them.
+CROSS_VALIDATION = "Cross-validating candidates"
+BACKTEST = "Final fit, backtest and intervals"
 
 
 @dataclass(frozen=True)
@@ -44,33 +65,56 @@ class TrainingResult:
     data_summary: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
     seed: int = 0
+    estimator: MarginModel | None = None  # the fitted estimator `model` was exported from
+    beliefs: list[BeliefCheck] = field(default_factory=list)  # each belief's verdict
+    learned: list[LearnedEffect] = field(default_factory=list)  # clear effects nobody stated
+    provisional: bool = False  # fewer than model.comfortable_positives of either outcome
+    positives: int = 0  # proposals with real impact
+    negatives: int = 0  # proposals without
 
 
-def backtest(spec: CandidateSpec, data: TrainingData, config: Config,
-             seed: int) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
-    """Train on earlier periods only and score each of the last periods.
+def backtest_tasks(spec: CandidateSpec, data: TrainingData, config: Config, seed: int,
+                   periods: list[str]) -> tuple[dict[str, dict[str, Any]], list[Task]]:
+    """Rows for the periods too early to backtest, and a task for each of the others.
 
-    Returns per-period rows and the pooled outcomes and probabilities.
+    Each task trains the procedure on earlier periods only and scores the period; the
+    latest periods train on the most rows, so they come first.
     """
-    periods = sorted(set(data.periods))
-    rows: list[dict[str, Any]] = []
-    pooled_y: list[np.ndarray] = []
-    pooled_p: list[np.ndarray] = []
-    for period in periods[-config.model.backtest_periods:]:
+    skipped: dict[str, dict[str, Any]] = {}
+    tasks: list[Task] = []
+    for period in reversed(periods):
         past = subset(data, data.periods < period)
         current = subset(data, data.periods == period)
-        if min(past.positives, len(past.y) - past.positives) < config.model.min_positives:
-            rows.append({"period": period, "rows": len(current.y),
-                         "positives": current.positives, "skipped": "too few earlier outcomes"})
-            continue
-        model, _ = fit_procedure(spec, past, config, seed)
-        p = model.predict_proba(current.proposals)
-        rows.append(summary_row(period, current.y, p, trained_on=len(past.y)))
-        pooled_y.append(current.y)
-        pooled_p.append(p)
-    if not pooled_y:
+        # The bayes candidate fits any history with both outcomes (as training does).
+        minimum = 1 if spec.kind == BAYES else config.model.min_positives
+        if past.scarcer < minimum:
+            skipped[period] = {"period": period, "rows": len(current.y),
+                               "positives": current.positives,
+                               "skipped": "too few earlier outcomes"}
+        else:
+            tasks.append((backtest_period, (spec, past, current, config, seed, period)))
+    return skipped, tasks
+
+
+def pooled_backtest(periods: list[str], skipped: dict[str, dict[str, Any]],
+                    scored: list[tuple[dict[str, Any], np.ndarray, np.ndarray]]
+                    ) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
+    """Per-period rows in period order, and the outcomes and probabilities pooled likewise."""
+    by_period = {row["period"]: (row, y, p) for row, y, p in scored}
+    rows = [skipped[period] if period in skipped else by_period[period][0] for period in periods]
+    pooled = [by_period[period][1:] for period in periods if period in by_period]
+    if not pooled:
         return rows, np.zeros(0), np.zeros(0)
-    return rows, np.concatenate(pooled_y), np.concatenate(pooled_p)
+    return rows, np.concatenate([y for y, _ in pooled]), np.concatenate([p for _, p in pooled])
+
+
+def backtest_period(spec: CandidateSpec, past: TrainingData, current: TrainingData,
+                    config: Config, seed: int,
+                    period: str) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """One period scored by the procedure trained on earlier periods: row, outcomes, probabilities."""
+    model, _ = fit_procedure(spec, past, config, seed)
+    p = model.predict_proba(current.proposals)
+    return summary_row(period, current.y, p, trained_on=len(past.y)), current.y, p
 
 
 def _level(value: object, boolean: bool) -> str:
@@ -107,44 +151,122 @@ def summarise_data(data: TrainingData, config: Config) -> dict[str, Any]:
 
 def _numeric_values(proposals: pd.DataFrame, config: Config) -> dict[str, np.ndarray]:
     return {c.name: pd.to_numeric(proposals[c.name], errors="coerce").to_numpy(dtype=float)
-            for c in config.features if c.is_numeric or c.type == "boolean"}
+            for c in config.features if (c.is_numeric or c.type == "boolean") and c.name in proposals}
 
 
-def train_model(proposals: pd.DataFrame, config: Config, *, seed: int = 0) -> TrainingResult:
+def train_model(proposals: pd.DataFrame, config: Config, *, seed: int = 0,
+                progress: Progress = NO_PROGRESS) -> TrainingResult:
     """Select, calibrate, backtest and explain a model on validated labelled proposals.
 
+    Independent fits run in `config.model.n_jobs` worker processes when the data is
+    large enough to repay their start-up; the result is the same either way.
+
     Raises:
-        TrainingRefused: when the data has one outcome only or too few of either.
+        TrainingRefused: when every proposal has the same outcome.
     """
     data = prepare(proposals, config)
+    workers = Workers.for_rows(len(data.y), config.model.n_jobs)
+    with single_threaded():
+        return _train(data, config, seed, workers, progress)
+
+
+def start_workers(proposals: pd.DataFrame, config: Config) -> None:
+    """Start, in the background, the worker processes `train_model` will use on these
+    proposals (none on small data), so that their start-up overlaps the caller's work."""
+    Workers.for_rows(len(proposals), config.model.n_jobs).start()
+
+
+def _train(data: TrainingData, config: Config, seed: int, workers: Workers,
+           progress: Progress) -> TrainingResult:
     settings = config.model
-    specs = candidate_specs(settings.candidates, settings.logistic_c,
-                            tuple(dict(p) for p in settings.boosted_trees))
-    specs, warning = candidates_for(data, specs, config)
-    results = [evaluate_candidate(spec, data, config, seed) for spec in specs]
+    results, warning = select(data, config, seed, workers=workers, progress=progress)
     best = min(results, key=lambda r: (r.log_loss, r.spec.regularisation_rank))
-    model, oof = fit_procedure(best.spec, data, config, seed, best.oof_margins)
-    oof_probability = sigmoid(model.calibration.logit(oof)).mean(axis=0)
-    rows, bt_y, bt_p = backtest(best.spec, data, config, seed)
-    k = settings.precision_at_k
+    checked = check_choice(best, data, config, seed, workers=workers, progress=progress)
+    posterior = linear_posterior(checked.model.encoder, data, config)
+    model = checked.model
+    if checked.replicates is not None:
+        model = with_tree_interval(model, checked.replicates, posterior, data)
     explanation = explain(model, data.proposals)
     return TrainingResult(
         model=model, chosen=best.spec,
         candidates=[{"name": r.spec.name, "kind": r.spec.kind, "cv_log_loss": r.log_loss}
                     for r in results],
-        metrics=evaluate(data.y, oof_probability, data.weights, k=k,
-                         bootstrap=settings.bootstrap_samples, seed=seed),
-        backtest=rows,
-        backtest_metrics=(evaluate(bt_y, bt_p, k=k, bootstrap=settings.bootstrap_samples,
-                                   seed=seed) if bt_y.size and 0 < bt_y.sum() < bt_y.size else {}),
+        metrics=checked.metrics, backtest=checked.backtest,
+        backtest_metrics=checked.backtest_metrics,
         importance=global_importance(explanation, _numeric_values(data.proposals, config)),
         evidence=evidence(data.proposals, data.y, config),
-        reliability=reliability(data.y, oof_probability),
-        oof_probability=oof_probability,
+        reliability=reliability(data.y, checked.oof_probability),
+        oof_probability=checked.oof_probability,
         data_summary={**summarise_data(data, config),
                       "cv_folds": n_folds(data.y, settings.cv_folds)},
-        warnings=[warning] if warning else [], seed=seed,
+        warnings=[w for w in (warning, _backtest_warning(checked.backtest)) if w], seed=seed,
+        estimator=checked.estimator, beliefs=posterior.belief_checks(),
+        learned=posterior.learned_effects(),
+        provisional=data.scarcer < settings.comfortable_positives,
+        positives=data.positives, negatives=data.negatives,
     )
 
 
-__all__ = ["TrainingRefused", "TrainingResult", "train_model"]
+def _backtest_warning(rows: list[dict[str, Any]]) -> str:
+    """Why no trial period was backtested, when none was."""
+    if any("skipped" not in row for row in rows):
+        return ""
+    return ("NO BACKTEST: no trial period has earlier periods with outcomes of both kinds to "
+            "train on; the figures above are cross-validated only.")
+
+
+def select(data: TrainingData, config: Config, seed: int, *, workers: Workers = SERIAL,
+           progress: Progress = NO_PROGRESS) -> tuple[list[CandidateResult], str]:
+    """Every candidate cross-validated (or only the safest on little data), and any warning."""
+    settings = config.model
+    specs = candidate_specs(settings.candidates, settings.logistic_c,
+                            tuple(dict(p) for p in settings.boosted_trees))
+    specs, warning = candidates_for(data, specs, config)
+    fits = len(specs) * n_folds(data.y, settings.cv_folds) * settings.cv_repeats
+    progress.stage(CROSS_VALIDATION, fits)
+    return evaluate_candidates(specs, data, config, seed, workers=workers,
+                               progress=progress), warning
+
+
+@dataclass(frozen=True)
+class CheckedChoice:
+    """The chosen candidate fitted on every row, backtested, and its metrics."""
+
+    model: ScoringModel
+    estimator: MarginModel
+    oof_probability: np.ndarray
+    metrics: dict[str, dict[str, float]]
+    backtest: list[dict[str, Any]]
+    backtest_metrics: dict[str, dict[str, float]]
+    replicates: np.ndarray | None = None  # trees: bootstrap refits' margins, (B, n)
+
+
+def check_choice(best: CandidateResult, data: TrainingData, config: Config, seed: int, *,
+                 workers: Workers = SERIAL, progress: Progress = NO_PROGRESS) -> CheckedChoice:
+    """Fit the chosen candidate on every row, backtest it period by period, and bootstrap
+    its cross-validated metrics (and, for trees, refit them on bootstrap resamples for
+    their intervals): independent tasks, run side by side. The backtest's pooled
+    metrics follow, as they need every period scored."""
+    settings = config.model
+    calibration = calibration_for(best.spec, best.oof_margins, data)
+    oof_probability = sigmoid(calibration.logit(best.oof_margins)).mean(axis=0)
+    metrics = partial(evaluate, k=settings.precision_at_k, bootstrap=settings.bootstrap_samples,
+                      seed=seed)
+    periods = sorted(set(data.periods))[-settings.backtest_periods:]
+    slim = features_only(data, config)  # what each task ships to a worker
+    skipped, period_tasks = backtest_tasks(best.spec, slim, config, seed, periods)
+    refits = TREE_REPLICATES if best.spec.kind == TREES else 0
+    tasks: list[Task] = [(fit_final, (best.spec, slim, config, seed, best.oof_margins)),
+                         *[(replicate_margins, (best.spec, slim, config, seed, b))
+                           for b in range(refits)],
+                         *period_tasks, (metrics, (data.y, oof_probability, data.weights))]
+    progress.stage(BACKTEST, len(tasks) + 1)
+    (model, estimator, _), *done, cv_metrics = workers.run(tasks, progress)
+    rows, bt_y, bt_p = pooled_backtest(periods, skipped, done[refits:])
+    bt_metrics = metrics(bt_y, bt_p) if bt_y.size and 0 < bt_y.sum() < bt_y.size else {}
+    progress.advance()
+    return CheckedChoice(model, estimator, oof_probability, cv_metrics, rows, bt_metrics,
+                         np.array(done[:refits]) if refits else None)
+
+
+__all__ = ["TrainingRefused", "TrainingResult", "start_workers", "train_model"]

@@ -7,11 +7,18 @@ ratio (feature unknown: the share of training proposals that went that way). Eac
 leaf's term depends only on which of its d path features the proposal satisfies,
 a d-bit pattern, so its Shapley values can be tabulated once per pattern at
 training time. Scoring is then a few vectorised comparisons and table look-ups:
-no shap import, and the same values as shap's TreeExplainer (a test checks it).
+no shap import, and the same values as shap's TreeExplainer (a test checks it, and
+every training checks it again on its own rows: `model/shap_check.py`).
+
+Trees come in as plain node arrays (`Tree`); reading them out of a fitted
+scikit-learn estimator is the job of `model/sklearn_trees.py`, the one module that
+touches its private attributes. Inputs are the encoder's output, which is always
+finite: there is no missing-value branch to follow.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from math import factorial
@@ -88,32 +95,46 @@ def _leaf_table(value: float, ratios: np.ndarray) -> tuple[np.ndarray, float]:
     return table, value * float(product[full])
 
 
-def _walk(nodes: np.ndarray, node: int, path: list[tuple[int, float, bool, float]],
-          leaves: list[tuple[float, list[tuple[int, float, bool, float]]]]) -> None:
-    row = nodes[node]
-    if row["is_leaf"]:
-        leaves.append((float(row["value"]), list(path)))
+@dataclass(frozen=True)
+class Tree:
+    """One fitted regression tree as plain node arrays (node 0 is the root).
+
+    `count` is the number of training rows that reached each node (the path-dependent
+    cover); an internal node sends a row left when x[feature] <= threshold.
+    """
+
+    value: np.ndarray  # (N,) float: the leaf's raw margin contribution
+    count: np.ndarray  # (N,) training rows reaching the node
+    feature: np.ndarray  # (N,) encoded column tested (internal nodes)
+    threshold: np.ndarray  # (N,) float
+    left: np.ndarray  # (N,) child index
+    right: np.ndarray  # (N,) child index
+    is_leaf: np.ndarray  # (N,) bool
+
+
+Path = list[tuple[int, float, bool, float]]
+
+
+def _walk(tree: Tree, node: int, path: Path, leaves: list[tuple[float, Path]]) -> None:
+    if tree.is_leaf[node]:
+        leaves.append((float(tree.value[node]), list(path)))
         return
-    feature, threshold, count = int(row["feature_idx"]), float(row["num_threshold"]), row["count"]
-    for child, left in ((int(row["left"]), True), (int(row["right"]), False)):
-        ratio = float(nodes[child]["count"]) / float(count)
-        _walk(nodes, child, [*path, (feature, threshold, left, ratio)], leaves)
+    feature, threshold = int(tree.feature[node]), float(tree.threshold[node])
+    count = float(tree.count[node])
+    for child, left in ((int(tree.left[node]), True), (int(tree.right[node]), False)):
+        ratio = float(tree.count[child]) / count
+        _walk(tree, child, [*path, (feature, threshold, left, ratio)], leaves)
 
 
-def compile_hist_gradient_boosting(estimator: Any) -> TreeTables:
-    """Compile a fitted binary HistGradientBoostingClassifier (numeric splits only)."""
-    leaves: list[tuple[float, list[tuple[int, float, bool, float]]]] = []
-    for predictors in estimator._predictors:
-        nodes = predictors[0].nodes
-        if np.any(nodes["is_categorical"]):
-            raise ValueError("native categorical splits are not supported; one-hot encode")
-        _walk(nodes, 0, [], leaves)
-    baseline = float(np.ravel(estimator._baseline_prediction)[0])
+def compile_trees(trees: Sequence[Tree], baseline: float) -> TreeTables:
+    """Compile an additive ensemble of trees plus a constant into TreeSHAP tables."""
+    leaves: list[tuple[float, Path]] = []
+    for tree in trees:
+        _walk(tree, 0, [], leaves)
     return _assemble(leaves, baseline)
 
 
-def _assemble(leaves: list[tuple[float, list[tuple[int, float, bool, float]]]],
-              baseline: float) -> TreeTables:
+def _assemble(leaves: list[tuple[float, Path]], baseline: float) -> TreeTables:
     conds: list[tuple[int, float, bool]] = []
     slots: dict[str, list[Any]] = {"start": [], "feature": [], "bit": [], "leaf": []}
     leaf_value: list[float] = []

@@ -3,3 +3,7 @@
 
 class TrackingUnavailable(Exception):
     """The tracking server did not answer within the configured bound (exit status 69)."""
+
+
+class NotRegistered(Exception):
+    """A model version or alias the user named is not in the registry (exit status 2)."""

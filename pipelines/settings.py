@@ -26,20 +26,38 @@ def load_config(path: str | Path | None = None) -> Config:
     Raises:
         ConfigError: when the file is missing, not YAML, or breaks the schema.
     """
+    return read_config(path)[0]
+
+
+def read_config(path: str | Path | None = None) -> tuple[Config, str]:
+    """The validated configuration and the exact text it was read from (kept with each model).
+
+    Raises:
+        ConfigError: when the file is missing, not UTF-8 YAML, or breaks the schema; the
+            message names the file and, for each problem, the key and the value expected.
+    """
     if path is None:
-        text = default_config_text()
+        text, source = default_config_text(), ""
     else:
+        source = str(path)
         try:
             text = Path(path).read_text("utf-8")
         except OSError as exc:
-            raise ConfigError([f"cannot read configuration {path}: {exc.strerror}"]) from exc
+            raise ConfigError([f"cannot read the file: {exc.strerror}"], source) from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError([f"expected UTF-8 text, got byte {exc.object[exc.start]:#x} at "
+                               f"offset {exc.start}"], source) from exc
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError([f"configuration is not valid YAML: {exc}"]) from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(["configuration must be a YAML mapping"])
-    return parse_config(raw, digest=hashlib.sha256(text.encode("utf-8")).hexdigest())
+        raise ConfigError([f"expected YAML: {' '.join(str(exc).split())}"], source) from exc
+    except RecursionError:
+        raise ConfigError(["expected YAML nested a few levels deep, not thousands"], source) from None
+    try:
+        config = parse_config(raw, digest=hashlib.sha256(text.encode("utf-8")).hexdigest())
+    except ConfigError as exc:
+        raise ConfigError(exc.problems, source) from None
+    return config, text
 
 
 @dataclass(frozen=True)
@@ -95,4 +113,4 @@ class Workspace:
         return self
 
 
-__all__ = ["ConfigError", "Workspace", "default_config_text", "load_config"]
+__all__ = ["ConfigError", "Workspace", "default_config_text", "load_config", "read_config"]

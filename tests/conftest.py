@@ -131,3 +131,27 @@ def trained(tmp_path_factory: pytest.TempPathFactory, config: Config,
     outcome = run_training(workspace, config, default_config_text(), history,
                            str(SAMPLE / "history.csv"), seed=0)
     return Trained(workspace, outcome, history)
+
+
+@dataclass(frozen=True)
+class SeedTrained:
+    """A workspace trained on the first trial month alone: 28 proposals, 3 with real impact."""
+
+    workspace: Workspace
+    summary: dict  # what `partnerscore train --format json` printed
+
+
+@pytest.fixture(scope="session")
+def seed_trained(tmp_path_factory: pytest.TempPathFactory) -> SeedTrained:
+    """Train once per test session on `data/sample/seed_month.csv`, through the command line."""
+    import contextlib
+    import json
+
+    from pipelines.cli.app import main
+
+    root = tmp_path_factory.mktemp("seed-workspace")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        main(["--workspace", str(root), "train", "--data", str(SAMPLE / "seed_month.csv"),
+              "--format", "json"])
+    return SeedTrained(Workspace.resolve(root), json.loads(printed.getvalue()))

@@ -86,26 +86,24 @@ def test_after_the_campaign_the_champion_is_exported_and_verified(campaign: Camp
 
 def test_sync_finishes_a_promotion_interrupted_after_its_commit_point(campaign: Campaign) -> None:
     """@champion moved, then the process died: the next job sets @previous and re-exports."""
-    from mlflow import MlflowClient
-
-    from pipelines.tracking import gateway as tracking
+    from model.config import TrackingSettings
     from pipelines.tracking import registry
+    from pipelines.tracking.gateway import CHALLENGER, CHAMPION, PREVIOUS, Gateway
 
     workspace = campaign.workspace
-    client = MlflowClient(workspace.tracking_uri(), workspace.tracking_uri())
-    old = tracking.alias_version(client, "partnerscore", tracking.CHAMPION)
+    gateway = Gateway(workspace.tracking_uri(), TrackingSettings())
+    old = gateway.alias_version("partnerscore", CHAMPION)
     assert old is not None
-    new = max((v for v in tracking.versions(client, "partnerscore") if v["version"] != old),
-              key=lambda v: int(v["version"]))["version"]
-    tracking.set_alias(client, "partnerscore", tracking.CHALLENGER, new)
-    tracking.tag_version(client, "partnerscore", new, {registry.REPLACES: old})
-    tracking.set_alias(client, "partnerscore", tracking.CHAMPION, new)  # ... and the process dies here
+    new = max((v.version for v in gateway.versions("partnerscore") if v.version != old), key=int)
+    gateway.set_alias("partnerscore", CHALLENGER, new)
+    gateway.tag_version("partnerscore", new, {registry.REPLACES: old})
+    gateway.set_alias("partnerscore", CHAMPION, new)  # ... and the process dies here
     assert exported_version(workspace.champion) == old
     with workspace_lock(workspace):
-        assert registry.sync_champion(client, workspace, "partnerscore") == new
+        assert registry.sync_champion(gateway, workspace, "partnerscore") == new
     assert exported_version(workspace.champion) == new
-    assert tracking.alias_version(client, "partnerscore", tracking.PREVIOUS) == old
-    assert tracking.alias_version(client, "partnerscore", tracking.CHALLENGER) is None
+    assert gateway.alias_version("partnerscore", PREVIOUS) == old
+    assert gateway.alias_version("partnerscore", CHALLENGER) is None
 
 
 def test_leftovers_of_killed_writers_are_removed_under_the_lock(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ Rows = list[dict[str, str]]
 def problems_of(source: str | Path, config: Config, labelled: bool = True) -> list[Problem]:
     with pytest.raises(ContractError) as caught:
         load_proposals(source, config, labelled=labelled)
-    assert caught.value.source
+    assert caught.value.source == ("<stdin>" if str(source) == "-" else str(source))
     return caught.value.problems
 
 

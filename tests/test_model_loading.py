@@ -242,7 +242,8 @@ def test_registry_uri_is_loaded_with_pickle_disabled(trained: Trained, monkeypat
     document = json.loads(capsys.readouterr().out)
     assert seen == ["false"]
     assert document["model"]["version"] == "1" and document["model"]["uri"] == "models:/partnerscore/1"
-    assert len(document["proposals"]) > 0
+    wanted = [line.split(",")[0] for line in (SAMPLE / "new_proposals.csv").read_text().splitlines()[1:]]
+    assert sorted(p["proposal_id"] for p in document["proposals"]) == sorted(wanted)
 
 
 def test_registry_uri_of_a_missing_version_is_refused(trained: Trained,

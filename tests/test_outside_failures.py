@@ -190,6 +190,10 @@ def _assert_clear_failure(result: subprocess.CompletedProcess[bytes], uri: str) 
     assert "Traceback" not in err
 
 
+def _open(setup: Setup) -> tracking.Gateway:
+    return tracking.Gateway.open(setup.workspace, setup.config.tracking, setup.config.model.experiment)
+
+
 def test_wait_bound_matches_the_settings() -> None:
     from model.config import TrackingSettings
 
@@ -200,7 +204,7 @@ def test_wait_bound_matches_the_settings() -> None:
 def test_connect_sets_mlflow_http_bounds_from_the_config(setup: Setup,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "120")
-    tracking.connect(setup.workspace, setup.config)
+    _open(setup)
     assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == str(TIMEOUT)
     assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == str(RETRIES)
     assert os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_JITTER"] == "0"
@@ -256,7 +260,7 @@ def test_api_requests_hanging_behind_a_healthy_endpoint_are_bounded(setup: Setup
     monkeypatch.setenv("MLFLOW_TRACKING_URI", half_alive_uri)
     started = time.monotonic()
     with pytest.raises(tracking.TrackingUnavailable, match="did not answer its API requests"):
-        tracking.connect(setup.workspace, setup.config)
+        _open(setup)
     assert time.monotonic() - started < BOUND + 3.0
 
 
@@ -392,7 +396,7 @@ def test_promotion_on_a_full_disk_keeps_the_champion(setup: Setup, monkeypatch: 
     """The export is staged before any alias moves: a full disk there changes nothing."""
     from pipelines.tracking import registry
 
-    client = tracking.connect(setup.workspace, setup.config)
+    gateway = _open(setup)
     before, aliases = _state(setup.workspace), _aliases(setup)
     copy = shutil.copyfile
 
@@ -405,7 +409,7 @@ def test_promotion_on_a_full_disk_keeps_the_champion(setup: Setup, monkeypatch: 
 
     monkeypatch.setattr(shutil, "copyfile", half_copy)
     with pytest.raises(OSError):
-        registry.promote(client, setup.workspace, "partnerscore", _not_champion(setup), "test")
+        registry.promote(gateway, setup.workspace, "partnerscore", _not_champion(setup), "test")
     monkeypatch.setattr(shutil, "copyfile", copy)
     assert _aliases(setup) == aliases and _state(setup.workspace) == before
     load_bundle(setup.workspace.champion)
@@ -416,19 +420,19 @@ def test_a_full_disk_at_the_link_swap_is_finished_by_the_next_sync(setup: Setup,
     """Past the commit point the registry has moved; the export follows at the next sync."""
     from pipelines.tracking import registry
 
-    client = tracking.connect(setup.workspace, setup.config)
+    gateway = _open(setup)
     old = exported_version(setup.workspace.champion)
     new = _not_champion(setup)
     monkeypatch.setattr(os, "replace", _raise_no_space)
     with pytest.raises(OSError):
-        registry.promote(client, setup.workspace, "partnerscore", new, "test")
+        registry.promote(gateway, setup.workspace, "partnerscore", new, "test")
     monkeypatch.undo()
     assert _aliases(setup)["champion"] == new and exported_version(setup.workspace.champion) == old
     load_bundle(setup.workspace.champion)
     assert not [p for p in setup.workspace.root.iterdir() if p.name.startswith(".champion")]
-    assert registry.sync_champion(client, setup.workspace, "partnerscore") == new
+    assert registry.sync_champion(gateway, setup.workspace, "partnerscore") == new
     assert exported_version(setup.workspace.champion) == new
-    registry.rollback(client, setup.workspace, "partnerscore")
+    registry.rollback(gateway, setup.workspace, "partnerscore")
     assert exported_version(setup.workspace.champion) == old == _aliases(setup)["champion"]
 
 
@@ -438,8 +442,8 @@ def test_training_on_a_full_disk_registers_nothing(setup: Setup, monkeypatch: py
 
     proposals = store.read_all(setup.workspace, setup.config)
     assert proposals is not None
-    client = tracking.connect(setup.workspace, setup.config)
-    versions = {v["version"] for v in tracking.versions(client, "partnerscore")}
+    gateway = _open(setup)
+    versions = {v.version for v in gateway.versions("partnerscore")}
     before, aliases = _state(setup.workspace), _aliases(setup)
 
     def full(path: Path, data: bytes) -> None:
@@ -449,7 +453,7 @@ def test_training_on_a_full_disk_registers_nothing(setup: Setup, monkeypatch: py
     monkeypatch.setattr(bundle, "write_synced", full)
     with pytest.raises(OSError):
         run_training(setup.workspace, setup.config, setup.text, proposals, "store", seed=3)
-    assert {v["version"] for v in tracking.versions(client, "partnerscore")} == versions
+    assert {v.version for v in gateway.versions("partnerscore")} == versions
     assert _aliases(setup) == aliases
     assert {k: v for k, v in _state(setup.workspace).items() if k != "db"} == \
         {k: v for k, v in before.items() if k != "db"}

@@ -20,7 +20,7 @@ def test_the_run_has_its_metrics_dataset_and_artifacts(trained: Trained) -> None
         assert name in metrics, name
     assert metrics["cv_roc_auc_low"] <= metrics["cv_roc_auc"] <= metrics["cv_roc_auc_high"]
     assert any(k.startswith("backtest_2025-12_") for k in metrics)
-    assert run.data.params["chosen_model"] == trained.outcome.training["chosen"]
+    assert run.data.params["chosen_model"] == trained.outcome.training.chosen
     assert run.data.params["config_digest"]
     inputs = run.inputs.dataset_inputs
     assert len(inputs) == 1 and inputs[0].dataset.name == "labelled-proposals"
@@ -35,7 +35,7 @@ def test_first_version_is_champion_with_descriptive_tags(trained: Trained) -> No
     assert str(version.version) == trained.outcome.version == "1"
     assert version.tags["periods"].startswith("2025-01")
     assert int(version.tags["positives"]) == int(trained.history["real_impact"].sum())
-    assert version.tags["data_digest"] == trained.outcome.training["data_digest"]
+    assert version.tags["data_digest"] == trained.outcome.training.data_digest
 
 
 def test_registry_pyfunc_and_exported_champion_agree_with_memory(

@@ -9,6 +9,7 @@ import pytest
 from model.config import Config
 from model.drift import drift_report, psi, wilson
 from model.policy import choose, propensities
+from pipelines.documents import Decision
 from pipelines.settings import Workspace
 from pipelines.storage import decisions
 
@@ -30,13 +31,18 @@ def test_without_exploration_the_top_k_are_accepted_for_sure() -> None:
     assert propensities(6, 2, 0.0).tolist() == [1, 1, 0, 0, 0, 0]
 
 
+def _decision(proposal_id: str, propensity: float) -> Decision:
+    return Decision(proposal_id=proposal_id, model_version="1", impact_probability=0.1, rank=1,
+                    accepted=True, propensity=propensity, capacity=2, explore_rate=0.1,
+                    decided_at="2026-03-01T00:00:00+00:00")
+
+
 def test_decision_log_round_trip_and_propensity_fill(tmp_path, config: Config) -> None:
     workspace = Workspace(tmp_path / "ws")
-    decisions.append(workspace, [{"proposal_id": "a", "propensity": 0.25, "accepted": True},
-                                 {"proposal_id": "b", "propensity": 1.0, "accepted": True}])
+    decisions.append(workspace, [_decision("a", 0.25), _decision("b", 1.0)])
     with workspace.decisions.open("a") as handle:
         handle.write('{"proposal_id": "c", "propens')  # a write cut short by a crash
-    assert [r["proposal_id"] for r in decisions.read(workspace)] == ["a", "b"]
+    assert decisions.read(workspace) == [_decision("a", 0.25), _decision("b", 1.0)]
     frame = pd.DataFrame({"proposal_id": ["a", "b", "z"],
                           "acceptance_propensity": [np.nan, 0.5, np.nan]})
     filled = decisions.fill_propensity(frame, workspace, config)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SAMPLE, Trained
+from conftest import SAMPLE, SeedTrained, Trained
 
 from model.calibration import sigmoid
 from pipelines.cli.app import main
@@ -168,8 +168,10 @@ def test_a_damaged_champion_is_refused_with_status_3(trained: Trained, tmp_path:
     data[len(data) // 2] ^= 0xFF
     (copy / "arrays.npz").write_bytes(bytes(data))
     result = _run(trained, str(SAMPLE / "new_proposals.csv"), "--model", str(copy))
-    assert result.returncode == 3
-    assert b"sha256" in result.stderr
+    err = " ".join(result.stderr.decode().split())  # the console wraps long lines
+    assert result.returncode == 3, err
+    assert err.startswith("model refused:") and "arrays.npz" in err and "sha256" in err
+    assert "Traceback" not in err
 
 
 def test_table_output_names_the_model_version(trained: Trained) -> None:
@@ -177,3 +179,117 @@ def test_table_output_names_the_model_version(trained: Trained) -> None:
     assert result.returncode == 0, result.stderr.decode()
     text = result.stdout.decode()
     assert "partnerscore v1" in text and "Capacity 3" in text
+
+
+# --- intervals, provisional models, registry aliases ---------------------------------------
+
+PROVISIONAL = "provisional: learned from 3 proposals with real impact"
+
+
+def _predict_json(root: Path, *args: str, capsys: pytest.CaptureFixture) -> dict:
+    assert main(["--workspace", str(root), "predict", *args, "--format", "json"]) is None
+    return json.loads(capsys.readouterr().out)
+
+
+def _table(root: Path, *args: str) -> str:
+    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "--workspace", str(root),
+                             "predict", *args], capture_output=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr.decode()
+    return " ".join(result.stdout.decode().split())  # the table wraps long cells
+
+
+def _assert_bounded(low: float, p: float, high: float) -> None:
+    assert 0 <= low <= p <= high <= 1, (low, p, high)
+
+
+def test_every_prediction_has_an_interval_around_its_probability(
+        trained: Trained, seed_trained: SeedTrained, capsys: pytest.CaptureFixture) -> None:
+    for root in (trained.workspace.root, seed_trained.workspace.root):
+        doc = _predict_json(root, str(SAMPLE / "new_proposals.csv"), capsys=capsys)
+        assert doc["model"]["interval_level"] == pytest.approx(0.9)
+        for p in doc["proposals"]:
+            low, high = p["impact_interval"]
+            _assert_bounded(low, p["impact_probability"], high)
+            assert high - low > 0.01  # an interval, not the probability repeated
+        ranks = sorted(doc["proposals"], key=lambda r: r["rank"])
+        assert [r["impact_probability"] for r in ranks] == sorted(
+            (r["impact_probability"] for r in ranks), reverse=True)  # ranked by probability alone
+
+
+def test_a_provisional_model_says_so_in_every_format(seed_trained: SeedTrained, trained: Trained,
+                                                     tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    from openpyxl import load_workbook
+
+    root, source = seed_trained.workspace.root, str(SAMPLE / "new_proposals.csv")
+    doc = _predict_json(root, source, capsys=capsys)
+    assert doc["provisional"] is True and (doc["model"]["rows"], doc["model"]["positives"]) == (28, 3)
+    for name in ("scores.csv", "scores.xlsx", "scores.jsonl"):
+        assert main(["--workspace", str(root), "predict", source, "--format", name.split(".")[1],
+                     "--output", str(tmp_path / name)]) is None
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "scores.csv").read_text())))
+    sheet = load_workbook(tmp_path / "scores.xlsx").active
+    header = [c.value for c in sheet[1]]
+    cells = [dict(zip(header, row, strict=True)) for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert len(rows) == len(cells) == len(doc["proposals"])
+    for row, cell in zip(rows, cells, strict=True):
+        assert row["provisional"] == "True" and cell["provisional"] is True
+        _assert_bounded(float(row["impact_low"]), float(row["impact_probability"]),
+                        float(row["impact_high"]))
+        _assert_bounded(cell["impact_low"], cell["impact_probability"], cell["impact_high"])
+    lines = [json.loads(line) for line in (tmp_path / "scores.jsonl").read_text().splitlines()]
+    assert all(len(record["impact_interval"]) == 2 for record in lines)
+    text = _table(root, source)
+    assert f"Scores are {PROVISIONAL}" in text and "90% interval" in text
+    assert text.index(PROVISIONAL) < text.index("Proposals ranked")  # above the table
+    settled = _predict_json(trained.workspace.root, source, capsys=capsys)
+    assert settled["provisional"] is False
+    assert "provisional" not in _table(trained.workspace.root, source)
+
+
+def _without_interval(seed_trained: SeedTrained, directory: Path) -> Path:
+    """The seed champion saved as a model from before intervals: no covariance."""
+    import dataclasses
+
+    from pipelines.storage.bundle import load_bundle, write_bundle
+
+    bundle = load_bundle(seed_trained.workspace.champion)
+    return write_bundle(directory, dataclasses.replace(bundle.model, covariance=None),
+                        (bundle.path / "config.yaml").read_text("utf-8"), bundle.training)
+
+
+def test_a_model_without_intervals_says_no_interval(seed_trained: SeedTrained, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    old = _without_interval(seed_trained, tmp_path / "old-model")
+    source = str(SAMPLE / "new_proposals.csv")
+    doc = _predict_json(seed_trained.workspace.root, source, "--model", str(old), capsys=capsys)
+    assert doc["model"]["interval_level"] is None
+    assert all("impact_interval" in p and p["impact_interval"] is None for p in doc["proposals"])
+    assert "no interval" in _table(seed_trained.workspace.root, source, "--model", str(old))
+    out = tmp_path / "scores.csv"
+    main(["--workspace", str(seed_trained.workspace.root), "predict", source, "--model", str(old),
+          "--format", "csv", "--output", str(out)])
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert {(r["impact_low"], r["impact_high"]) for r in rows} == {("", "")}
+
+
+def test_a_registry_alias_names_the_version_it_resolved(trained: Trained,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    uri = "models:/partnerscore@champion"
+    doc = _predict_json(trained.workspace.root, str(SAMPLE / "new_proposals.csv"), "--model", uri,
+                        capsys=capsys)
+    assert doc["model"]["version"] == trained.outcome.version and doc["model"]["uri"] == uri
+    text = _table(trained.workspace.root, str(SAMPLE / "new_proposals.csv"), "--model", uri)
+    assert f"Scored by model partnerscore v{trained.outcome.version}." in text
+
+
+def test_a_scored_record_keeps_its_interval_through_json() -> None:
+    from pipelines.documents import ScoredProposal
+
+    record = ScoredProposal("p1", None, 0.2, 20, "B", 1, -1.4, [], [], [], [],
+                            impact_interval=(0.05, 0.5))
+    data = json.loads(json.dumps(record.to_json()))
+    assert data["impact_interval"] == [0.05, 0.5]
+    assert ScoredProposal.from_json(data) == record
+    older = ScoredProposal.from_json({**data, "impact_interval": None})
+    assert older.impact_interval is None and older.to_json()["impact_interval"] is None

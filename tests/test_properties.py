@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 
 from model.config import Column, Config
 from model.validation import BOOLEAN_WORDS, ContractError, validate_frame
-from pipelines.jobs.predict import ScoredBatch, score_batch
+from pipelines.documents import ScoredBatch, ScoredProposal
+from pipelines.jobs.predict import score_batch
 from pipelines.report.formats import FORMULA_STARTS, to_csv, to_xlsx
 from pipelines.settings import load_config
 from pipelines.storage.readers import load_proposals, read_bytes_table
@@ -36,6 +37,7 @@ CONFIG = load_config()
 PROPERTY = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 NUMERIC = ("impact_probability", "score", "rank")
+BOUNDS = ("impact_low", "impact_high")  # numbers, or empty where the model gives no interval
 
 # --- cells ---------------------------------------------------------------------------
 
@@ -271,26 +273,35 @@ def batches(draw: st.DrawFn) -> ScoredBatch:
     proposals = []
     for rank in range(1, count + 1):
         probability = draw(st.floats(0, 1))
-        proposals.append({
-            "rank": rank, "proposal_id": draw(USER_TEXT),
-            "partner_name": draw(st.one_of(st.none(), USER_TEXT)),
-            "impact_probability": probability, "score": round(100 * probability), "grade": "A",
-            "reasons_for": draw(st.lists(REASON, max_size=2)),
-            "reasons_against": draw(st.lists(REASON, max_size=2)), "flags": draw(st.lists(FLAG, max_size=2)),
-        })
-    return ScoredBatch(model={}, base_logit=0.0, base_probability=0.5, proposals=proposals)
+        interval = draw(st.one_of(st.none(), st.tuples(st.floats(0, probability),
+                                                       st.floats(probability, 1))))
+        proposals.append(ScoredProposal(
+            rank=rank, proposal_id=draw(USER_TEXT), partner_name=draw(st.one_of(st.none(), USER_TEXT)),
+            impact_probability=probability, score=round(100 * probability), grade="A", logit=0.0,
+            contributions=[], reasons_for=draw(st.lists(REASON, max_size=2)),
+            reasons_against=draw(st.lists(REASON, max_size=2)), flags=draw(st.lists(FLAG, max_size=2)),
+            impact_interval=interval))
+    return ScoredBatch(model={}, base_logit=0.0, base_probability=0.5, proposals=proposals,
+                       provisional=draw(st.booleans()))
 
 
 def check_csv(data: bytes, batch: ScoredBatch) -> None:
     """No formula-leading cell; numbers read back as the same numbers."""
     header, *rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
     assert len(rows) == len(batch.proposals)
-    by_rank = {p["rank"]: p for p in batch.proposals}
+    by_rank = {p.rank: p.to_json() for p in batch.proposals}
     for row in rows:
         record = dict(zip(header, row, strict=True))
         assert not any(value.startswith(FORMULA_STARTS) for value in row), row
         proposal = by_rank[int(record["rank"])]
         assert float(record["impact_probability"]) == proposal["impact_probability"]
+        interval = proposal["impact_interval"]
+        if interval is None:
+            assert record["impact_low"] == record["impact_high"] == ""
+        else:
+            low, high = float(record["impact_low"]), float(record["impact_high"])
+            assert [low, high] == interval and low <= proposal["impact_probability"] <= high
+        assert record["provisional"] == str(batch.provisional)
         assert int(record["score"]) == proposal["score"]
         shown = proposal["proposal_id"]
         assert record["proposal_id"] == ("'" + shown if shown.startswith(FORMULA_STARTS) else shown)
@@ -307,8 +318,10 @@ def check_xlsx(data: bytes, batch: ScoredBatch) -> None:
         for name, item in zip(header, row, strict=True):
             assert item.data_type != "f", (name, item.value)
             assert not (isinstance(item.value, str) and item.value.startswith(FORMULA_STARTS))
-            if name in NUMERIC:
+            if name in NUMERIC or (name in BOUNDS and item.value is not None):
                 assert isinstance(item.value, int | float) and not isinstance(item.value, bool)
+            if name == "provisional":
+                assert item.value is batch.provisional
 
 
 @PROPERTY

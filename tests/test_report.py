@@ -13,18 +13,21 @@ import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 from browser import BrowserMissing, Chromium, Page
-from conftest import SAMPLE, Trained
+from conftest import SAMPLE, SeedTrained, Trained
 
 from model.validation import ContractError
+from model.whatif import MIN_GAIN, suggest_changes
+from model.wording import evidence_note
 from pipelines.cli.app import main
+from pipelines.documents import GateRecord
 from pipelines.jobs.predict import read_proposals, score_batch
 from pipelines.report.build import report_command, write_report
 from pipelines.report.page import markdown_to_html
-from pipelines.report.whatif import MIN_GAIN, evidence_note, suggest_changes
 from pipelines.storage.bundle import Bundle, load_bundle
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -93,6 +96,10 @@ def _assert_self_contained(text: str, parsed: _Report) -> None:
     assert not re.search(r"url\(|@import|https?://", text)
 
 
+def _evidence(bundle: Bundle, feature: str, value: Any) -> str | None:
+    return evidence_note(bundle.config.by_name, bundle.training.evidence, feature, value)
+
+
 def test_batch_report_numbers_equal_predict_json(trained: Trained, bundle: Bundle, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture) -> None:
     source = SAMPLE / "new_proposals.csv"
@@ -115,7 +122,7 @@ def test_batch_report_numbers_equal_predict_json(trained: Trained, bundle: Bundl
 
 def test_what_if_suggestions_are_the_models_own_answers(bundle: Bundle,
                                                         new_proposals: pd.DataFrame) -> None:
-    suggestions = suggest_changes(bundle, new_proposals)
+    suggestions = suggest_changes(bundle.model, bundle.config, new_proposals)
     actionable = {c.name for c in bundle.config.features if c.actionable}
     seen_action_plan = False
     for i, found in enumerate(suggestions):
@@ -123,7 +130,7 @@ def test_what_if_suggestions_are_the_models_own_answers(bundle: Bundle,
         for s in found:
             changed = new_proposals.iloc[[i]].copy()
             changed[s.feature] = s.value
-            rescored = score_batch(bundle, changed).proposals[0]["impact_probability"]
+            rescored = score_batch(bundle, changed).proposals[0].impact_probability
             assert rescored == pytest.approx(s.after, abs=1e-12)
             assert s.feature in actionable and s.gain >= MIN_GAIN
             seen_action_plan |= s.feature == "has_action_plan" and s.change == "Has an action plan"
@@ -137,12 +144,12 @@ def test_what_ifs_fill_optional_fields_left_out_of_the_file(bundle: Bundle) -> N
                 "has_action_plan=no", "product_ready=yes"]
     proposal = read_proposals(None, settings, bundle.config)
     assert "partner_committed_fte" not in proposal
-    (found,) = suggest_changes(bundle, proposal)
+    (found,) = suggest_changes(bundle.model, bundle.config, proposal)
     assert found and found[0].after > found[0].before
     for s in found:
         changed = proposal.copy()
         changed[s.feature] = s.value
-        assert score_batch(bundle, changed).proposals[0]["impact_probability"] == pytest.approx(s.after)
+        assert score_batch(bundle, changed).proposals[0].impact_probability == pytest.approx(s.after)
 
 
 def test_a_proposal_nothing_can_improve_says_none(bundle: Bundle, new_proposals: pd.DataFrame,
@@ -150,27 +157,27 @@ def test_a_proposal_nothing_can_improve_says_none(bundle: Bundle, new_proposals:
     best = new_proposals.head(1).copy()
     best[["has_clear_objective", "has_action_plan"]] = 1.0
     best[["partner_committed_fte", "internal_hours_estimate", "logistics_complexity"]] = [5.0, 1.0, 1.0]
-    assert suggest_changes(bundle, best) == [[]]
+    assert suggest_changes(bundle.model, bundle.config, best) == [[]]
     text = write_report(tmp_path / "one.html", bundle, best).read_text("utf-8")
     assert "class=whatif-none>None:" in text
 
 
 def test_evidence_is_counted_from_the_training_outcomes(bundle: Bundle) -> None:
-    counts = bundle.training["evidence"]
+    counts = bundle.training.evidence
     n, k = counts["has_action_plan"]["false"]
     m, j = counts["has_action_plan"]["true"]
-    note = evidence_note(bundle, "has_action_plan", False)
+    note = _evidence(bundle, "has_action_plan", False)
     assert note == (f"impact in {k} of {n} past proposals with “No action plan”, "
                     f"{j} of {m} with “Has an action plan”")
     sector = counts["partner_sector"]["payroll"]
     rest = [sum(v[0] for v in counts["partner_sector"].values()) - sector[0],
             sum(v[1] for v in counts["partner_sector"].values()) - sector[1]]
-    assert evidence_note(bundle, "partner_sector", "payroll") == (
+    assert _evidence(bundle, "partner_sector", "payroll") == (
         f"impact in {sector[1]} of {sector[0]} past proposals with “Partner sector: payroll”, "
         f"{rest[1]} of {rest[0]} for all others")
-    assert evidence_note(bundle, "partner_sector", "space_tech") == (
+    assert _evidence(bundle, "partner_sector", "space_tech") == (
         "no past proposal with “Partner sector: space tech”")
-    assert evidence_note(bundle, "partner_committed_fte", 1.0) is None
+    assert _evidence(bundle, "partner_committed_fte", 1.0) is None
 
 
 def test_bad_input_raises_and_writes_nothing(trained: Trained, tmp_path: Path) -> None:
@@ -188,13 +195,12 @@ def test_bad_input_raises_and_writes_nothing(trained: Trained, tmp_path: Path) -
     assert output.read_text() == "the previous report"
 
 
-def test_model_report_without_data_shows_importance_only_and_no_gate(bundle: Bundle,
-                                                                     tmp_path: Path) -> None:
-    assert "gate" not in bundle.training
+def test_model_report_without_data_draws_the_stored_shap_sample_and_no_gate(bundle: Bundle,
+                                                                            tmp_path: Path) -> None:
     text = write_report(tmp_path / "model.html", bundle, None).read_text("utf-8")
     parsed = _Report(text)
-    assert 'class="importance"' in text and 'class="beeswarm"' not in text
-    assert "id=no-sample" in text and "--data FILE" in text and "id=no-gates" in text
+    assert 'class="importance"' in text and 'class="beeswarm"' in text
+    assert "id=no-sample" not in text and "--data FILE" in text and "id=no-gates" in text
     assert 'class="reliability"' in text and "<table class=backtest>" in text
     assert "<h3>partnerscore model v1</h3>" in text and "<h4>Known limits</h4>" in text
     _assert_self_contained(text, parsed)
@@ -251,8 +257,9 @@ def test_model_report_in_chromium(bundle: Bundle, history: pd.DataFrame, chromiu
                                   tmp_path: Path) -> None:
     started = time.monotonic()
     metrics = {"log_loss": {"value": 0.31, "low": 0.27, "high": 0.35}}
-    gates = [{"version": "2", "passed": False, "reason": "<log loss> worse by 0.0300",
-              "champion": {"log_loss": {"value": 0.28, "low": 0.24, "high": 0.32}}, "challenger": metrics}]
+    gates = [GateRecord(passed=False, reason="<log loss> worse by 0.0300", version="2",
+                        champion={"log_loss": {"value": 0.28, "low": 0.24, "high": 0.32}},
+                        challenger=metrics)]
     report = write_report(tmp_path / "model.html", bundle, None, sample=history, gate_history=gates)
     page = chromium.page().open(report)
     _check_page(page, report)
@@ -263,10 +270,10 @@ def test_model_report_in_chromium(bundle: Bundle, history: pd.DataFrame, chromiu
         gates: document.querySelectorAll('table.gates tbody tr').length,
         card: document.querySelectorAll('#card h3, #card table').length,
         text: document.body.innerText})""")
-    assert found["bars"] == len(bundle.training["importance"])
+    assert found["bars"] == len(bundle.training.importance)
     assert found["dots"] == 8 * len(history) + 3  # 8 features, plus the legend's 3 dots
-    assert found["bins"] == len(bundle.training["reliability"])
-    assert found["periods"] == len(bundle.training["backtest"]) and found["gates"] == 1
+    assert found["bins"] == len(bundle.training.reliability)
+    assert found["periods"] == len(bundle.training.backtest) and found["gates"] == 1
     assert found["card"] >= 5 and "<log loss> worse by 0.0300" in found["text"]
     assert "log_loss 0.3100" in found["text"]
     page.screenshot(ARTIFACTS / "report-model.png")
@@ -286,3 +293,59 @@ def test_the_browser_check_sees_errors_and_requests(chromium: Chromium, tmp_path
 def test_a_missing_chromium_fails_instead_of_skipping(tmp_path: Path) -> None:
     with pytest.raises(BrowserMissing, match="apt-get install"):
         Chromium(tmp_path / "profile", binary=str(tmp_path / "no-chromium"))
+
+
+# --- provisional models, intervals and beliefs -----------------------------------------------
+
+PROVISIONAL = "provisional: learned from 3 proposals with real impact"
+
+
+def test_batch_report_of_a_provisional_model_says_so_and_shows_each_interval(
+        seed_trained: SeedTrained, tmp_path: Path) -> None:
+    report = tmp_path / "batch.html"
+    report_command(seed_trained.workspace, str(SAMPLE / "new_proposals.csv"), output=report,
+                   model=None, capacity=None, data=None, sheet=None)
+    text = report.read_text("utf-8")
+    assert f"<p class=warning id=provisional>Scores are {PROVISIONAL}" in text
+    assert "<th class=num>90% interval</th>" in text
+    parsed = _Report(text)
+    assert parsed.rows and len(parsed.articles) == len(parsed.rows)
+    for row in parsed.rows:
+        assert float(row["data-low"]) <= float(row["data-probability"]) <= float(row["data-high"])
+    assert text.count("(likely between ") == len(parsed.articles)
+
+
+def test_batch_report_of_a_settled_model_has_no_provisional_line(bundle: Bundle) -> None:
+    from pipelines.report.build import render_report
+
+    assert not bundle.training.provisional
+    assert "id=provisional" not in render_report(bundle, read_proposals(
+        str(SAMPLE / "new_proposals.csv"), [], bundle.config))
+
+
+def test_model_report_shows_beliefs_in_words_and_no_mean_contribution(
+        seed_trained: SeedTrained, tmp_path: Path) -> None:
+    seed = load_bundle(seed_trained.workspace.champion)
+    text = write_report(tmp_path / "model.html", seed, None).read_text("utf-8")
+    assert f"<p class=warning id=provisional>Scores are {PROVISIONAL}" in text
+    beliefs = text[text.index("<section id=beliefs>"):]
+    beliefs = beliefs[:beliefs.index("</section>")]
+    entries = [*seed.training.beliefs, *seed.training.learned]
+    assert entries and beliefs.count("<tr>") == len(entries) + 1  # the header, then one per entry
+    assert "<td>Action plan raises impact</td>" in beliefs
+    assert "Partner sits at the same stage of our customer&#x27;s journey” lowers impact" in beliefs
+    for entry in entries:
+        assert f"<td>{entry.verdict}</td>" in beliefs
+    importance = text[text.index("<section id=importance>"):text.index("<section id=beliefs>")]
+    assert "Mean |contribution|" in importance and "Mean contribution" not in importance
+    card = text[text.index("<section id=card>"):]
+    assert "Beliefs against the outcomes" in card and PROVISIONAL in card
+
+
+def test_model_report_of_a_model_without_beliefs_says_so(bundle: Bundle, tmp_path: Path) -> None:
+    import dataclasses
+
+    older = dataclasses.replace(bundle, training=dataclasses.replace(
+        bundle.training, beliefs=[], learned=[]))
+    text = write_report(tmp_path / "model.html", older, None).read_text("utf-8")
+    assert "id=no-beliefs" in text and "<table class=beliefs>" not in text

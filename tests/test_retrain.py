@@ -11,8 +11,9 @@ from mlflow import MlflowClient
 
 from model.config import Config
 from pipelines.cli.lifecycle import promote
+from pipelines.documents import TrainingRecord
 from pipelines.jobs.ingest import ingest_file
-from pipelines.jobs.retrain import run_retrain
+from pipelines.jobs.retrain import VerdictChange, changes_text, run_retrain, verdict_changes
 from pipelines.jobs.train import run_training
 from pipelines.settings import Workspace, default_config_text, load_config
 from pipelines.storage.bundle import exported_version, load_bundle
@@ -57,12 +58,15 @@ def test_gate_pass_promotes_and_keeps_previous(tmp_path: Path, split: tuple[Path
     assert outcome.promoted and outcome.ingested == {"2025-12": "stored"}
     assert _aliases(workspace) == {"champion": "2", "previous": "1"}
     assert exported_version(workspace.champion) == "2"
-    assert load_bundle(workspace.champion).training["data"]["periods"][-1] == "2025-12"
+    assert load_bundle(workspace.champion).training.periods[-1] == "2025-12"
     client = MlflowClient(workspace.tracking_uri())
     version = client.get_model_version("partnerscore", "2")
     assert version.tags["gate.passed"] == "true" and "2025-12" in version.tags["gate.reason"]
     card = client.download_artifacts(version.run_id, "model_card.md", str(tmp_path))
     assert "Gate PASSED" in Path(card).read_text()
+    assert outcome.verdict_changes == []  # the fast configuration states no belief to check
+    changes = client.download_artifacts(version.run_id, "verdict_changes.txt", str(tmp_path))
+    assert Path(changes).read_text() == "No verdict changed since the champion's."
 
 
 def test_gate_fail_leaves_the_champion_untouched(tmp_path: Path, split: tuple[Path, Path]) -> None:
@@ -77,7 +81,8 @@ def test_gate_fail_leaves_the_champion_untouched(tmp_path: Path, split: tuple[Pa
     assert tags["gate.passed"] == "false"
 
 
-def test_gate_fail_exit_status_is_documented_four(tmp_path: Path, split: tuple[Path, Path]) -> None:
+def test_gate_fail_exit_status_is_documented_four(tmp_path: Path, split: tuple[Path, Path],
+                                                  capsys: pytest.CaptureFixture) -> None:
     from pipelines.cli.app import main
 
     config_path = tmp_path / "strict.yaml"
@@ -88,6 +93,7 @@ def test_gate_fail_exit_status_is_documented_four(tmp_path: Path, split: tuple[P
         main(["--workspace", str(workspace.root), "--config", str(config_path), "retrain",
               str(split[1])])
     assert stop.value.code == 4
+    assert "No verdict changed since the champion's." in capsys.readouterr().out
 
 
 def test_rollback_and_manual_promotion_move_the_aliases(tmp_path: Path,
@@ -103,3 +109,41 @@ def test_rollback_and_manual_promotion_move_the_aliases(tmp_path: Path,
     assert exported_version(workspace.champion) == "2"
     tags = MlflowClient(workspace.tracking_uri()).get_model_version("partnerscore", "2").tags
     assert tags["promotion"].startswith("promoted by hand")
+
+
+def _belief(verdict: str, feature: str = "has_action_plan", level: str | None = None,
+            label: str = "Action plan raises impact") -> dict:
+    entry = {"feature": feature, "label": label, "prior": {"direction": 1, "strength": "moderate"},
+             "effect": 0.5, "interval": [0.1, 0.9], "verdict": verdict}
+    return {**entry, "level": level} if level else entry
+
+
+def _training(beliefs: list[dict], learned: list[dict] | None = None) -> TrainingRecord:
+    return TrainingRecord.from_json({"beliefs": beliefs, "learned": learned or []})
+
+
+def test_verdict_changes_name_the_beliefs_whose_verdict_moved() -> None:
+    same_stage = dict(feature="lifecycle_position", level="same_stage",
+                      label="“Partner sits at the same stage of our customer's journey” lowers impact")
+    champion = _training([_belief("uncertain"), _belief("uncertain", **same_stage)])
+    challenger = _training([_belief("confirmed"), _belief("uncertain", **same_stage)])
+    (change,) = verdict_changes(champion, challenger)
+    assert change == VerdictChange("Action plan raises impact", "uncertain", "confirmed")
+    assert change.text == "Action plan raises impact: uncertain → confirmed"
+    assert verdict_changes(champion, champion) == []
+    assert changes_text([]) == "No verdict changed since the champion's."
+    assert changes_text(None) == "No champion to compare the verdicts with."
+    assert changes_text([change]) == ("Verdicts changed since the champion's:\n"
+                                      "- Action plan raises impact: uncertain → confirmed")
+
+
+def test_verdict_changes_cover_new_beliefs_and_learned_effects() -> None:
+    learned = {"feature": "inbound", "label": "Inbound lowers impact", "effect": -0.8,
+               "interval": [-1.4, -0.2], "verdict": "learned"}
+    older = _training([])  # a champion trained before beliefs were recorded
+    challenger = _training([_belief("contradicted")], [learned])
+    assert [c.text for c in verdict_changes(older, challenger)] == [
+        "Action plan raises impact: not checked → contradicted",
+        "Inbound lowers impact: no clear effect → learned"]
+    assert [c.text for c in verdict_changes(_training([], [learned]), older)] == [
+        "Inbound lowers impact: learned → no clear effect"]

@@ -164,9 +164,12 @@ def test_rest_scores_equal_partnerscore_predict(model_server: str, trained: Trai
     records = answer["predictions"]
     assert len(records) == len(new_proposals) == len(expected)
     assert [r["proposal_id"] for r in records] == new_proposals["proposal_id"].tolist()
-    assert {"proposal_id", "impact_probability", "score", "grade", "reasons_for",
+    assert {"proposal_id", "impact_probability", "impact_interval", "score", "grade", "reasons_for",
             "reasons_against"} <= set(records[0])
     assert_same(records, expected, "predictions")
+    for record in records:
+        low, high = record["impact_interval"]
+        assert low <= record["impact_probability"] <= high
 
 
 def test_rest_request_with_missing_values_and_booleans(model_server: str, trained: Trained,
@@ -181,7 +184,7 @@ def test_rest_request_with_missing_values_and_booleans(model_server: str, traine
     body = split_payload(request_frame(proposals, config))
     assert b'"inbound"' in body and b"null" in body and (b"true" in body or b"false" in body)
     record = post_json(f"{model_server}/invocations", body)["predictions"][0]
-    expected = score_batch(load_bundle(trained.workspace.champion), proposals).proposals[0]
+    expected = score_batch(load_bundle(trained.workspace.champion), proposals).proposals[0].to_json()
     assert record["rank"] == 1
     assert_same(record, json.loads(json.dumps(expected)), "prediction")
 

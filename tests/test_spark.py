@@ -74,7 +74,11 @@ def test_spark_scores_equal_in_process_scores(spark: object, trained: Trained, c
     assert list(got.columns) == list(COLUMNS)
     assert got["rank"].tolist() == list(range(1, ROWS + 1))
     assert got["proposal_id"].tolist() == expected["proposal_id"].tolist()
-    np.testing.assert_allclose(got["impact_probability"], expected["impact_probability"], rtol=0, atol=1e-9)
+    for column in ("impact_probability", "impact_low", "impact_high"):
+        np.testing.assert_allclose(got[column], expected[column].astype(float), rtol=0, atol=1e-9)
+    assert (got["impact_low"] <= got["impact_probability"]).all()
+    assert (got["impact_probability"] <= got["impact_high"]).all()
+    assert got["provisional"].tolist() == expected["provisional"].tolist()
     for column in ("score", "grade", "reasons_for", "reasons_against", "flags"):
         assert got[column].tolist() == expected[column].tolist(), column
     names = [None if pd.isna(v) else v for v in got["partner_name"]]

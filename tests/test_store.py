@@ -109,3 +109,20 @@ def test_killed_ingests_leave_a_valid_store(tmp_path: Path, config: Config) -> N
     stored = store.read_all(workspace, config)
     assert stored is not None and len(stored) == 480
     assert not [p for p in workspace.store.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_listing_a_damaged_store_shows_it_and_exits_3(tmp_path: Path, config: Config,
+                                                     periods: dict[str, Path],
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from pipelines.cli import main
+
+    workspace = Workspace(tmp_path / "ws")
+    ingest_file(workspace, config, periods["2025-01"])
+    ingest_file(workspace, config, periods["2025-02"])
+    damaged = store.stored_file(workspace, "2025-02")
+    damaged.write_bytes(damaged.read_bytes()[:-10])
+    with pytest.raises(SystemExit) as stopped:
+        main(["--workspace", str(workspace.root), "store"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert stopped.value.code == 3
+    assert "2025-01" in shown and "DAMAGED" in shown and "2025-02" in shown

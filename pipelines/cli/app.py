@@ -1,25 +1,36 @@
 """The `partnerscore` command: thin handlers that parse options and delegate to typed jobs.
 
-Exit status: 0 success; 1 unexpected failure; 2 bad input (data, configuration or
-too little data to train); 3 a model that is missing, altered or untrusted; 4 retrain
-kept the champion; 69 tracking server unavailable; 75 workspace busy; 77 permission
-denied by the tracking server.
+Every command that reads data or the registry takes `--config`, before or after the
+command name. Exit statuses (mapped in `pipelines.cli.exits`):
+
+- 0 success.
+- 1 unexpected failure, a defect (`PARTNERSCORE_DEBUG=1` shows the traceback); also a
+  trained model whose explanations differ from shap's (nothing is registered).
+- 2 bad input: a data file, the configuration, a command-line usage error (unknown
+  command or option, a value of the wrong type, a missing argument), a version to
+  promote, roll back to or show that the registry lacks, or too little data to train.
+- 3 a model or stored data that is missing, altered or untrusted: no exported champion,
+  a `--model` the registry or disk lacks, a model bundle that fails its checks, a
+  labelled store changed outside partnerscore.
+- 4 `retrain` kept the champion (the gate failed).
+- 69 the tracking server did not answer in time.
+- 75 another job holds the workspace lock.
+- 77 the tracking server denied permission.
+- 130 interrupted.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from model.config import Config, ConfigError
-from model.errors import TrainingRefused
-from model.validation import ContractError
-from pipelines.errors import TrackingUnavailable
-from pipelines.settings import Workspace, load_config
-from pipelines.storage.lock import WorkspaceBusy
+from model.config import Config
+from pipelines.settings import Workspace, read_config
+
+if TYPE_CHECKING:
+    from pipelines.tracking import RegistrySettings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Score partnership proposals by their probability of real impact, "
@@ -50,11 +61,8 @@ def _workspace(option: Path | None) -> Workspace:
 
 
 def _config(option: Path | None) -> tuple[Config, str]:
-    from pipelines.settings import default_config_text
-
-    path = option or Context.config
-    config = load_config(path)
-    return config, (path.read_text("utf-8") if path else default_config_text())
+    """The configuration given after the command, else before it, else the shipped one."""
+    return read_config(option or Context.config)
 
 
 @app.command()
@@ -108,6 +116,25 @@ def train(
 
 
 @app.command()
+def surprises(
+    data: Annotated[list[Path] | None, typer.Option("--data", help="Labelled file(s); default: the workspace's labelled store.")] = None,
+    output_format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    seed: Annotated[int, typer.Option(help="Random seed of the out-of-fold expectations.")] = 0,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """List improbable alliances: pairs of values whose real impact beats the model's expectations.
+
+    The pairs watched come from the configuration's `surprises:` section. Exit status 2
+    on bad input or too little data (as train).
+    """
+    from pipelines.cli.surprises import surprises_command
+
+    cfg, _ = _config(config)
+    surprises_command(_workspace(workspace), cfg, data or [], seed=seed, output_format=output_format)
+
+
+@app.command()
 def predict(
     file: Annotated[str | None, typer.Argument(help="Proposals to score (any contract format); - or omitted: JSON on stdin.")] = None,
     model: Annotated[str | None, typer.Option(help="models:/partnerscore/3, models:/partnerscore@challenger, or a model directory; default: the exported champion.")] = None,
@@ -120,13 +147,27 @@ def predict(
     engine: Annotated[str, typer.Option(help="local, or spark: score a Parquet table through mlflow.pyfunc.spark_udf and write Parquet to --output.")] = "local",
     spark_master: Annotated[str, typer.Option(help="Spark master for --engine spark: local[N] or a cluster URL.")] = "local[2]",
     workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
-    """Score proposals: probability, grade, rank and the reasons for and against."""
+    """Score proposals: probability, grade, rank and the reasons for and against.
+
+    Proposals are checked against the contract stored with the model; the configuration
+    names the registered model and bounds the waits on its tracking server.
+    """
     from pipelines.cli.commands import predict_command
 
+    cfg, _ = _config(config)
     predict_command(_workspace(workspace), file, model=model, output_format=output_format,
                     output=output, top=top, settings=settings or [], capacity=capacity, sheet=sheet,
-                    engine=engine, spark_master=spark_master)
+                    engine=engine, spark_master=spark_master, registry=_registry(cfg, config))
+
+
+def _registry(cfg: Config, option: Path | None) -> RegistrySettings:
+    """The configuration's registry settings; its wait bounds only when one was given."""
+    from pipelines.tracking import RegistrySettings
+
+    given = option or Context.config
+    return RegistrySettings(cfg.model.registered_name, cfg.tracking if given else None)
 
 
 @app.command()
@@ -160,11 +201,12 @@ def ingest(
 
 
 @app.command()
-def store(workspace: WorkspaceOpt = None) -> None:
-    """List the stored periods with rows, outcomes and digests."""
+def store(workspace: WorkspaceOpt = None, config: ConfigOpt = None) -> None:
+    """List the stored periods with rows, outcomes and digests; flag damaged or mismatched ones."""
     from pipelines.cli.lifecycle import store_listing
 
-    store_listing(_workspace(workspace))
+    cfg, _ = _config(config)
+    store_listing(_workspace(workspace), cfg)
 
 
 @app.command()
@@ -229,11 +271,13 @@ def decide(
     seed: Annotated[int | None, typer.Option(help="Random seed for the exploration draw.")] = None,
     model: Annotated[str | None, typer.Option(help="Model to rank with (default: the exported champion).")] = None,
     workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Recommend which proposals to accept, and log every decision with its propensity."""
     from pipelines.cli.lifecycle import decide as run
 
-    run(_workspace(workspace), file, capacity=capacity, explore_rate=explore_rate, seed=seed,
+    cfg, _ = _config(config)
+    run(_workspace(workspace), cfg, file, capacity=capacity, explore_rate=explore_rate, seed=seed,
         model=model)
 
 
@@ -243,79 +287,30 @@ def report(
     output: Annotated[Path, typer.Option(help="HTML file to write (atomically).")] = Path("report.html"),
     model: Annotated[str | None, typer.Option(help="models:/ URI or model directory; default: the exported champion.")] = None,
     capacity: Annotated[int | None, typer.Option(min=1, help="Mark the top K proposals.")] = None,
-    data: Annotated[Path | None, typer.Option(help="Proposals to draw the model report's contribution plots from.")] = None,
+    data: Annotated[Path | None, typer.Option(help="Proposals to draw the model report's contribution plots from; labelled ones also give its weak signals (default: the labelled store).")] = None,
     sheet: Annotated[str | None, typer.Option(help="XLSX sheet name.")] = None,
     workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Write a self-contained HTML report: a batch review, or the model's own report."""
     from pipelines.cli.lifecycle import gate_history
     from pipelines.report.build import report_command
 
-    ws = _workspace(workspace)
-    history = None if file else gate_history(ws, _config(None)[0])
+    ws, (cfg, _) = _workspace(workspace), _config(config)
+    history = None if file else gate_history(ws, cfg)
+    from pipelines.jobs.surprises import report_weak_signals
+
+    signals = None if file else report_weak_signals(ws, cfg, data, sheet)
     report_command(ws, file, output=output, model=model, capacity=capacity, data=data,
-                   sheet=sheet, gate_history=history)
+                   sheet=sheet, gate_history=history, tracking=cfg.tracking, weak_signals=signals)
     typer.echo(f"wrote {output}")
 
 
-def _fail(status: int, message: str) -> None:
-    from pipelines.cli.console import err
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: runs the command; each failure exits with its documented status and message."""
+    from pipelines.cli.exits import run
 
-    err.print(message, markup=False)
-    raise SystemExit(status)
-
-
-def main(argv: list[str] | None = None) -> Any:
-    """Entry point: runs the command and maps failures to clear messages and exit codes."""
-    from pipelines.storage.bundle import BundleError
-
-    try:
-        status = app(args=argv, standalone_mode=False)
-        if isinstance(status, int) and status:  # typer.Exit(code) returns the code here
-            raise SystemExit(status)
-        return None
-    except ContractError as exc:
-        from pipelines.cli.console import contract_report
-
-        contract_report(exc)
-        raise SystemExit(2) from None
-    except ConfigError as exc:
-        _fail(2, str(exc))
-    except BundleError as exc:
-        _fail(3, f"model refused: {exc}")
-    except TrainingRefused as exc:
-        _fail(2, f"training refused: {exc}")
-    except WorkspaceBusy as exc:
-        _fail(75, str(exc))
-    except TrackingUnavailable as exc:
-        _fail(69, str(exc))
-    except LookupError as exc:
-        _fail(2, str(exc))
-    except typer.Exit as exc:
-        raise SystemExit(exc.exit_code) from None
-    except (typer.Abort, KeyboardInterrupt):
-        _fail(130, "interrupted")
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
-        if _permission_denied(exc):
-            _fail(77, f"permission denied by the tracking server: {exc}\n"
-                      "Ask an administrator for EDIT or MANAGE on the experiment and model.")
-        if os.environ.get("PARTNERSCORE_DEBUG"):
-            raise
-        _fail(1, f"unexpected error: {type(exc).__name__}: {exc}\n"
-                 "Set PARTNERSCORE_DEBUG=1 to see the traceback.")
-    return None
-
-
-def _permission_denied(exc: Exception) -> bool:
-    code = str(getattr(exc, "error_code", ""))
-    text = str(exc).lower()
-    return (code in ("PERMISSION_DENIED", "UNAUTHENTICATED")
-            or "permission denied" in text or ("401" in text and "unauthorized" in text))
+    run(app, argv)
 
 
 if __name__ == "__main__":

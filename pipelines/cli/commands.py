@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import json
-import logging
-import os
 import sys
-import warnings
 from pathlib import Path
 
 from model.config import Config
 from model.validation import ContractError, Problem
 from pipelines.settings import Workspace
 from pipelines.storage.atomic import write_atomic
+from pipelines.tracking import RegistrySettings
 
 OUTPUT_FORMATS = ("table", "csv", "json", "jsonl", "xlsx")
-
-
-def quiet_mlflow() -> None:
-    """Keep MLflow's progress bars and info logs out of the user's terminal."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    # MLflow prints "View run ... at ..." links to standard output against a server,
-    # which would break `--format json`.
-    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    # MLflow's hints about dataset sources and integer columns do not apply: the
-    # signature declares integers as doubles and the dataset source is a local file.
-    warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\.")
 
 
 def write_simulation(out_file: Path, *, periods: int, per_period: int, seed: int,
@@ -81,17 +65,21 @@ def train_command(workspace: Workspace, config: Config, config_text: str, files:
 
     if output_format not in ("text", "json"):
         raise ContractError([Problem(None, "--format", output_format, "text or json")])
-    quiet_mlflow()
     proposals, source = load_training_data(workspace, config, files)
     assert isinstance(proposals, pd.DataFrame)
-    outcome = run_training(workspace, config, config_text, proposals, source, seed=seed)
+    from pipelines.cli.progress import training_progress
+
+    with training_progress(show=output_format == "text") as progress:
+        outcome = run_training(workspace, config, config_text, proposals, source, seed=seed,
+                               progress=progress)
     if output_format == "json":
-        document = {**outcome.training, "registered": {
+        document = {**outcome.training.to_json(), "registered": {
             "name": outcome.model_name, "version": outcome.version, "alias": outcome.alias,
             "run_id": outcome.run_id}}
         print(json.dumps(document, indent=2, default=str))
     else:
-        training_summary(outcome.training, outcome.version, outcome.alias, outcome.model_name)
+        training_summary(outcome.training, outcome.version, outcome.alias, outcome.model_name,
+                         config.model.comfortable_positives, config.model.interval_level)
         if outcome.alias != "champion":
             out.print("The champion is unchanged; compare and promote with the retraining "
                       "workflow (partnerscore models, partnerscore promote VERSION).")
@@ -100,12 +88,19 @@ def train_command(workspace: Workspace, config: Config, config_text: str, files:
 def predict_command(workspace: Workspace, file: str | None, *, model: str | None,
                     output_format: str, output: Path | None, top: int | None,
                     settings: list[str], capacity: int | None, sheet: str | None,
-                    engine: str = "local", spark_master: str = "local[2]") -> None:
-    """`partnerscore predict`: validates everything before writing anything."""
+                    engine: str = "local", spark_master: str = "local[2]",
+                    registry: RegistrySettings | None = None) -> None:
+    """`partnerscore predict`: validates everything before writing anything.
+
+    `registry` names the team's registered model and bounds waits on its tracking
+    server (for `--model models:/...` and the Spark engine); default: shipped settings.
+    """
+    registry = registry or RegistrySettings()
     from pipelines.jobs.predict import run_predict
 
     if engine == "spark":
-        spark_predict(workspace, file, model=model, output=output, master=spark_master)
+        spark_predict(workspace, file, model=model, output=output, master=spark_master,
+                      registry=registry)
         return
     if engine != "local":
         raise ContractError([Problem(None, "--engine", engine, "local or spark")])
@@ -113,10 +108,8 @@ def predict_command(workspace: Workspace, file: str | None, *, model: str | None
         raise ContractError([Problem(None, "--format", output_format, ", ".join(OUTPUT_FORMATS))])
     if output_format == "xlsx" and output is None:
         raise ContractError([Problem(None, "--output", "", "a file path for the xlsx format")])
-    if model and model.startswith(("models:/", "runs:/")):
-        quiet_mlflow()
     batch, note = run_predict(workspace.champion, file, model=model, settings=settings, top=top,
-                              capacity=capacity, sheet=sheet)
+                              capacity=capacity, sheet=sheet, tracking=registry.tracking)
     if output_format == "table":
         from pipelines.cli.console import ranked_table
 
@@ -137,7 +130,7 @@ def predict_command(workspace: Workspace, file: str | None, *, model: str | None
 
 
 def spark_predict(workspace: Workspace, file: str | None, *, model: str | None,
-                  output: Path | None, master: str) -> None:
+                  output: Path | None, master: str, registry: RegistrySettings) -> None:
     """`predict --engine spark`: a Parquet table scored on Spark, written as Parquet."""
     if file is None or output is None:
         raise ContractError([Problem(None, "--engine spark", file or "",
@@ -147,13 +140,11 @@ def spark_predict(workspace: Workspace, file: str | None, *, model: str | None,
     except ImportError as exc:
         raise ContractError([Problem(None, "--engine", "spark",
                                      "PySpark installed: pip install 'partnerscore[spark]'")]) from exc
-    quiet_mlflow()
     from pipelines.cli.console import err
-    from pipelines.settings import load_config
 
-    uri = model or f"models:/{load_config().model.registered_name}@champion"
+    uri = model or f"models:/{registry.registered_name}@champion"
     rows = score_parquet(uri, Path(file), output, master=master,
-                         tracking_uri=workspace.tracking_uri())
+                         tracking_uri=workspace.tracking_uri(), tracking=registry.tracking)
     err.print(f"Scored {rows} proposals on Spark ({master}) with {uri}; wrote {output}")
 
 

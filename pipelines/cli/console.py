@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from model.validation import ContractError
-from pipelines.jobs.predict import ScoredBatch
-from pipelines.report.formats import reason_text
+from model.wording import interval_text, percent_text, plural, provisional_advice, reason_text
+from pipelines.documents import Interval, ScoredBatch, TrainingRecord
 
 # Without a terminal (pipes, CI logs) rich would assume 80 columns, too narrow for reasons.
 out = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 150)
@@ -33,30 +35,52 @@ def contract_report(error: ContractError) -> None:
     err.print("Nothing was written. Fix the file and run the command again.")
 
 
-def _interval(m: dict[str, float]) -> str:
+def _interval(m: Interval) -> str:
     return f"{m['value']:.3f}  [{m['low']:.3f}, {m['high']:.3f}]"
 
 
-def training_summary(training: dict[str, Any], version: str, alias: str, name: str) -> None:
+def provisional_line(positives: int, comfortable: int | None = None) -> str:
+    """The line shown above a provisional model's outputs."""
+    return f"[bold yellow]{escape(provisional_advice(positives, comfortable))}[/]"
+
+
+def beliefs_table(training: TrainingRecord, level: float = 0.9) -> Table | None:
+    """The team's beliefs, then the effects learned without one, each a sentence; None when
+    the model checked none."""
+    entries = [*training.beliefs, *training.learned]
+    if not entries:
+        return None
+    table = Table(title="Beliefs against the outcomes (effects in log-odds per typical change)",
+                  title_justify="left", show_header=False)
+    table.add_column("belief", overflow="fold")
+    for entry in entries:
+        table.add_row(escape(entry.sentence(level)))
+    return table
+
+
+def training_summary(training: TrainingRecord, version: str, alias: str, name: str,
+                     comfortable: int | None = None, level: float = 0.9) -> None:
     """The data person's view of a training run."""
-    data = training["data"]
-    for warning in training.get("warnings", []):
+    data = training.data
+    if training.provisional:
+        out.print(provisional_line(int(data["positives"]), comfortable))
+    for warning in training.warnings:
         out.print(f"[bold yellow]WARNING: {warning}[/]")
     out.print(f"Data: {data['rows']} labelled proposals, {data['positives']} with real impact, "
-              f"{len(data['periods'])} periods ({data['periods'][0]} to {data['periods'][-1]}); "
+              f"{plural(len(data['periods']), 'period')} ({data['periods'][0]} to {data['periods'][-1]}); "
               f"effective sample size {data['effective_sample_size']}")
-    out.print(f"Chosen model: {training['chosen']} ({data['cv_folds']}-fold repeated CV, log loss)")
+    out.print(f"Chosen model: {training.chosen} ({data['cv_folds']}-fold repeated CV, log loss)")
     table = Table(title="Cross-validated metrics (90% bootstrap interval)", title_justify="left")
     table.add_column("metric")
     table.add_column("value  [interval]")
-    for metric, m in training["metrics"].items():
+    for metric, m in training.metrics.items():
         table.add_row(metric, _interval(m))
     out.print(table)
     backtest = Table(title="Backtest: each period scored by a model trained on earlier periods",
                      title_justify="left")
     for column in ("period", "rows", "with impact", "expected", "ROC AUC", "log loss"):
         backtest.add_column(column, justify="right")
-    for r in training["backtest"]:
+    for r in training.backtest:
         if "skipped" in r:
             backtest.add_row(r["period"], str(r["rows"]), str(r["positives"]), r["skipped"], "", "")
         else:
@@ -64,27 +88,38 @@ def training_summary(training: dict[str, Any], version: str, alias: str, name: s
                              f"{r['expected_positives']:.1f}", f"{r['roc_auc']:.3f}",
                              f"{r['log_loss']:.3f}")
     out.print(backtest)
+    beliefs = beliefs_table(training, level)
+    if beliefs is not None:
+        out.print(beliefs)
     out.print(f"Registered {name} version {version} as @{alias}")
 
 
-def _short(items: list[dict[str, Any]], n: int) -> str:
+def _short(items: Sequence[Mapping[str, Any]], n: int) -> str:
     return "\n".join(f"{i['label']} ({100 * i['points']:+.1f})" for i in items[:n])
+
+
+def _level_name(batch: ScoredBatch) -> str:
+    level = batch.model.get("interval_level")
+    return f"{100 * level:.0f}% interval" if level else "interval"
 
 
 def ranked_table(batch: ScoredBatch, note: str) -> None:
     """The ranked proposals a BD person reads at a glance."""
+    if batch.provisional:
+        out.print(provisional_line(int(batch.model.get("positives") or 0)))
     table = Table(title="Proposals ranked by probability of real impact", title_justify="left",
                   show_lines=True)
     for column, justify in (("#", "right"), ("proposal", "left"), ("partner", "left"),
-                            ("impact", "right"), ("grade", "center"), ("for (points)", "left"),
+                            ("impact", "right"), (_level_name(batch), "right"),
+                            ("grade", "center"), ("for (points)", "left"),
                             ("against (points)", "left"), ("flags", "left")):
         table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    for p in sorted(batch.proposals, key=lambda r: r["rank"]):
-        mark = " *" if p.get("within_capacity") else ""
-        table.add_row(f"{p['rank']}{mark}", str(p["proposal_id"]), str(p["partner_name"] or ""),
-                      f"{100 * p['impact_probability']:.1f}%", p["grade"],
-                      _short(p["reasons_for"], 3), _short(p["reasons_against"], 3),
-                      "\n".join(f"{f['kind'].replace('_', ' ')}: {f['feature']}" for f in p["flags"]))
+    for p in batch.ranked():
+        mark = " *" if p.within_capacity else ""
+        table.add_row(f"{p.rank}{mark}", str(p.proposal_id), str(p.partner_name or ""),
+                      percent_text(p.impact_probability), interval_text(p.impact_interval),
+                      p.grade, _short(p.reasons_for, 3), _short(p.reasons_against, 3),
+                      "\n".join(f"{f['kind'].replace('_', ' ')}: {f['feature']}" for f in p.flags))
     out.print(table)
     out.print(f"Base probability {100 * batch.base_probability:.1f}%; points are percentage "
               f"points from it. Scored by {note}.")

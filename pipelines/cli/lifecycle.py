@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from rich.table import Table
 
 from model.config import Config
-from pipelines.cli.commands import quiet_mlflow
-from pipelines.cli.console import out
+from pipelines.cli.console import out, provisional_line
+from pipelines.documents import GateRecord
 from pipelines.settings import Workspace
 
 
@@ -26,8 +25,8 @@ def ingest(workspace: Workspace, config: Config, file: Path, *, period: str | No
         out.print("Nothing changed: this content is already stored.")
 
 
-def store_listing(workspace: Workspace) -> None:
-    """`partnerscore store`."""
+def store_listing(workspace: Workspace, config: Config) -> None:
+    """`partnerscore store`: also flags periods damaged or lacking a column `config` requires."""
     from pipelines.storage import store
 
     table = Table(title=f"Labelled store in {workspace.store}", title_justify="left")
@@ -40,6 +39,11 @@ def store_listing(workspace: Workspace) -> None:
     damaged = store.verify_store(workspace)
     for problem in damaged:
         out.print(f"[bold red]DAMAGED: {problem}[/]")
+    for gap in store.contract_gaps(workspace, config):
+        out.print(f"[bold yellow]period {gap.value} has no column {gap.column}, which the "
+                  "configuration requires: training from the store will refuse it[/]")
+    if damaged:  # the listing is shown, and the status says the store cannot be trusted
+        raise store.StoreDamaged(f"{len(damaged)} stored file(s) do not match their digests")
 
 
 def _metric_line(name: str, m: dict[str, float]) -> str:
@@ -49,10 +53,12 @@ def _metric_line(name: str, m: dict[str, float]) -> str:
 def retrain(workspace: Workspace, config: Config, config_text: str, file: Path | None, *,
             period: str | None, seed: int) -> int:
     """`partnerscore retrain`; returns the exit status (4 when the gate keeps the champion)."""
-    from pipelines.jobs.retrain import GATE_FAILED, run_retrain
+    from pipelines.cli.progress import training_progress
+    from pipelines.jobs.retrain import GATE_FAILED, changes_text, run_retrain
 
-    quiet_mlflow()
-    outcome = run_retrain(workspace, config, config_text, file, period=period, seed=seed)
+    with training_progress() as progress:
+        outcome = run_retrain(workspace, config, config_text, file, period=period, seed=seed,
+                              progress=progress)
     for p, status in outcome.ingested.items():
         out.print(f"ingested {p}: {status}")
     drift = outcome.drift
@@ -72,91 +78,90 @@ def retrain(workspace: Workspace, config: Config, config_text: str, file: Path |
                                                for k in ("log_loss", "roc_auc", "brier")))
     verdict = "promoted to @champion" if outcome.promoted else "NOT promoted; champion kept"
     out.print(f"Challenger version {outcome.challenger} {verdict}: {decision.reason}")
+    if outcome.training.provisional:
+        out.print(provisional_line(int(outcome.training.data["positives"]),
+                                   config.model.comfortable_positives))
+    out.print(changes_text(outcome.verdict_changes), markup=False)
+    from pipelines.cli.surprises import print_lines, retrain_lines
+
+    print_lines(retrain_lines(outcome.weak_signals))
     return 0 if outcome.promoted else GATE_FAILED
 
 
 def models(workspace: Workspace, config: Config, card: str | None) -> None:
     """`partnerscore models [--card VERSION]`."""
-    from pipelines.tracking import gateway as tracking
+    from pipelines.tracking.gateway import Gateway
 
-    quiet_mlflow()
-    client = tracking.connect(workspace, config)
+    gateway = Gateway.open(workspace, config.tracking, config.model.experiment)
     name = config.model.registered_name
     if card is not None:
-        run_id = client.get_model_version(name, card).run_id
-        text = tracking.run_text(client, run_id, "model_card.md") if run_id else None
+        run_id = gateway.version_run_id(name, card)
+        text = gateway.run_text(run_id, "model_card.md") if run_id else None
         out.print(text or f"version {card} has no model card", markup=False)
         return
     table = Table(title=f"Registered versions of {name}", title_justify="left")
     for column in ("version", "aliases", "periods", "model", "CV AUC", "CV log loss", "gate"):
         table.add_column(column)
-    for v in tracking.versions(client, name):
-        periods = v["tags"].get("periods", "").split(",")
-        m = v["metrics"]
-        table.add_row(v["version"], ", ".join("@" + a for a in v["aliases"]),
+    for v in gateway.versions(name):
+        periods = v.tags.get("periods", "").split(",")
+        m, gate = v.metrics, v.gate
+        table.add_row(v.version, ", ".join("@" + a for a in v.aliases),
                       f"{periods[0]} to {periods[-1]}" if periods[0] else "",
-                      v["tags"].get("chosen_model", "").split("(")[0],
+                      v.tags.get("chosen_model", "").split("(")[0]
+                      + (" (provisional)" if v.tags.get("provisional") == "true" else ""),
                       f"{m.get('cv_roc_auc', float('nan')):.3f}",
                       f"{m.get('cv_log_loss', float('nan')):.4f}",
-                      {"true": "passed", "false": "failed"}.get(v["tags"].get("gate.passed", ""), ""))
+                      "" if gate is None else "passed" if gate.passed else "failed")
     out.print(table)
 
 
 def promote(workspace: Workspace, config: Config, version: str | None, *, rollback: bool) -> None:
     """`partnerscore promote VERSION` and `partnerscore rollback`."""
     from pipelines.storage.lock import workspace_lock
-    from pipelines.tracking import gateway as tracking
     from pipelines.tracking import registry
+    from pipelines.tracking.gateway import Gateway
 
-    quiet_mlflow()
     with workspace_lock(workspace):
-        client = tracking.connect(workspace, config)
+        gateway = Gateway.open(workspace, config.tracking, config.model.experiment)
         name = config.model.registered_name
         before: str | None
         if rollback:
-            before, after = registry.rollback(client, workspace, name)
+            before, after = registry.rollback(gateway, workspace, name)
         else:
             assert version is not None
-            client.get_model_version(name, version)
+            gateway.version_run_id(name, version)  # a version that does not exist stops here
             now = datetime.now(UTC).isoformat(timespec="seconds")
-            before = registry.promote(client, workspace, name, version, f"promoted by hand at {now}")
+            before = registry.promote(gateway, workspace, name, version, f"promoted by hand at {now}")
             after = version
     out.print(f"@champion: version {before} -> version {after}; exported to {workspace.champion}")
 
 
-def decide(workspace: Workspace, file: str, *, capacity: int, explore_rate: float,
-           seed: int | None, model: str | None) -> None:
+def decide(workspace: Workspace, config: Config, file: str, *, capacity: int,
+           explore_rate: float, seed: int | None, model: str | None) -> None:
     """`partnerscore decide`: accept within capacity, explore, log every decision."""
-    import numpy as np
+    from pipelines.jobs.decide import run_decide
 
-    from pipelines.jobs.predict import run_predict
-    from pipelines.storage import decisions
-    from pipelines.storage.lock import workspace_lock
-
-    batch, note = run_predict(workspace.champion, file, model=model)
-    rng = np.random.default_rng(seed)
-    records = decisions.decide(batch, capacity, explore_rate, rng)
-    with workspace_lock(workspace):
-        decisions.append(workspace, records)
+    outcome = run_decide(workspace, file, capacity=capacity, explore_rate=explore_rate, seed=seed,
+                         model=model, tracking=config.tracking)
     table = Table(title=f"Decisions (capacity {capacity}, exploration {explore_rate:.0%})",
                   title_justify="left")
     for column in ("rank", "proposal", "impact", "decision", "propensity"):
         table.add_column(column)
-    for r in sorted(records, key=lambda r: r["rank"]):
-        table.add_row(str(r["rank"]), str(r["proposal_id"]), f"{r['impact_probability']:.1%}",
-                      "ACCEPT" if r["accepted"] else "decline", f"{r['propensity']:.3f}")
+    for d in sorted(outcome.decisions, key=lambda d: d.rank):
+        table.add_row(str(d.rank), str(d.proposal_id), f"{d.impact_probability:.1%}",
+                      "ACCEPT" if d.accepted else "decline", f"{d.propensity:.3f}")
     out.print(table)
-    out.print(f"Logged {len(records)} decisions to {workspace.decisions} ({note}).")
+    out.print(f"Logged {len(outcome.decisions)} decisions to {workspace.decisions} "
+              f"({outcome.model_note}).")
 
 
-def gate_history(workspace: Workspace, config: Config) -> list[dict[str, Any]] | None:
+def gate_history(workspace: Workspace, config: Config) -> list[GateRecord] | None:
     """Promotion decisions from the registry, or None when there is no registry to ask."""
     import os
 
     if not (os.environ.get("MLFLOW_TRACKING_URI") or workspace.mlflow_db.exists()):
         return None
-    from pipelines.tracking import gateway as tracking
+    from pipelines.tracking.gateway import Gateway
 
-    quiet_mlflow()
-    client = tracking.connect(workspace, config)
-    return tracking.gate_history(client, config.model.registered_name)
+    gateway = Gateway.open(workspace, config.tracking, config.model.experiment)
+    return gateway.gate_history(config.model.registered_name)

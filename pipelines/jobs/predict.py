@@ -6,43 +6,28 @@ scikit-learn, shap, matplotlib or MLflow (unless a registry URI is asked for).
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from model.config import Config
+from model.config import Config, TrackingSettings
 from model.explain import Explanation, explain, reasons
+from pipelines.documents import Flag, ScoredBatch, ScoredProposal
 from pipelines.storage.bundle import Bundle, BundleError, load_bundle
+from pipelines.tracking import is_registry_uri
 
 # A missing optional value is worth flagging only where the model relies on the field.
 RELIED_ON = 0.02
 
 
-@dataclass(frozen=True)
-class ScoredBatch:
-    """The JSON-shaped result of scoring a batch (see `as_json`)."""
-
-    model: dict[str, Any]
-    base_logit: float
-    base_probability: float
-    proposals: list[dict[str, Any]]
-    capacity: dict[str, Any] | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        """The `--format json` document."""
-        out = {"model": self.model, "base_logit": self.base_logit,
-               "base_probability": self.base_probability, "proposals": self.proposals}
-        if self.capacity is not None:
-            out["capacity"] = self.capacity
-        return out
-
-
-def resolve_model(model: str | None, champion_dir: Path) -> Bundle:
+def resolve_model(model: str | None, champion_dir: Path,
+                  tracking: TrackingSettings | None = None) -> Bundle:
     """Load the exported champion, a bundle directory, or a `models:/` registry URI.
+
+    `tracking` bounds the waits on a tracking server (default: MLflow's own variables
+    where set, else the shipped settings).
 
     Raises:
         BundleError: when the model is missing, altered or not a partnerscore model.
@@ -53,10 +38,10 @@ def resolve_model(model: str | None, champion_dir: Path) -> Bundle:
                 f"no champion model in {champion_dir.parent}: train one first "
                 "(partnerscore train) or pass --model")
         return load_bundle(champion_dir)
-    if model.startswith(("models:/", "runs:/")):
+    if is_registry_uri(model):
         from pipelines.settings import Workspace
 
-        return _registry_bundle(model, Workspace(champion_dir.parent).tracking_uri())
+        return _registry_bundle(model, Workspace(champion_dir.parent).tracking_uri(), tracking)
     path = Path(model)
     if path.is_file():
         raise BundleError(f"--model {model}: a single file ({_file_kind(path)}); partnerscore loads "
@@ -73,26 +58,30 @@ def _file_kind(path: Path) -> str:
     return "it looks like a pickle or joblib file" if head[:1] == b"\x80" else "not a model directory"
 
 
-def _registry_bundle(model: str, tracking_uri: str) -> Bundle:
+def _registry_bundle(model: str, tracking_uri: str, settings: TrackingSettings | None) -> Bundle:
     """Download a registered version with pickle disabled, verify and load it, delete the copy."""
     import dataclasses
     import tempfile
 
-    from pipelines.tracking import gateway as tracking
+    from pipelines.tracking.gateway import Gateway
 
+    gateway = Gateway.reader(tracking_uri, settings)
     with tempfile.TemporaryDirectory(prefix="partnerscore-model-") as tmp:
-        bundle = load_bundle(tracking.download_bundle(model, Path(tmp), tracking_uri=tracking_uri))
-    # The downloaded copy is gone: name the model by the URI it was asked for.
+        bundle = load_bundle(gateway.download_bundle(model, Path(tmp)))
+    # The downloaded copy is gone: name the model by the URI it was asked for, and an
+    # alias by the version it resolved to.
     name, _, version = model.removeprefix("models:/").partition("/")
+    if "@" in name:
+        name, _, alias = name.partition("@")
+        version = gateway.alias_version(name, alias) or ""
     registry = {"uri": model, **({"name": name, "version": version}
                                  if model.startswith("models:/") and version.isdigit() else {})}
     manifest = {**bundle.manifest, "registry": {**bundle.registry, **registry}}
     return dataclasses.replace(bundle, manifest=manifest)
 
 
-def _flags(bundle: Bundle, proposals: pd.DataFrame) -> list[list[dict[str, Any]]]:
-    importance = {row["feature"]: row["mean_abs_logit"]
-                  for row in bundle.training.get("importance", [])}
+def _flags(bundle: Bundle, proposals: pd.DataFrame) -> list[list[Flag]]:
+    importance = {row["feature"]: row["mean_abs_logit"] for row in bundle.training.importance}
     return [[f for f in row if f["kind"] != "missing"
              or importance.get(f["feature"], 1.0) >= RELIED_ON]
             for row in bundle.model.encoder.flags(proposals)]
@@ -105,8 +94,21 @@ def _ranks(probability: np.ndarray) -> np.ndarray:
     return ranks
 
 
+Intervals = list[tuple[float, float] | None]
+
+
+def _intervals(bundle: Bundle, proposals: pd.DataFrame, expl: Explanation) -> Intervals:
+    """Each proposal's (low, high) probability, centred on the explanation's own log-odds
+    so that low <= impact_probability <= high holds exactly; None for a model without."""
+    model = bundle.model
+    found = model.interval_from(model.encoder.transform(proposals), expl.logit)
+    if found is None:
+        return [None] * len(proposals)
+    return [(float(lo), float(hi)) for lo, hi in zip(*found, strict=True)]
+
+
 def _records(expl: Explanation, proposals: pd.DataFrame, config: Config, top: int,
-             flags: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+             flags: list[list[Flag]], intervals: Intervals) -> list[ScoredProposal]:
     probability, ranks = expl.probability, _ranks(expl.probability)
     name_column = config.roles.get("name")
     ids = proposals[config.role("id")].tolist()
@@ -116,10 +118,11 @@ def _records(expl: Explanation, proposals: pd.DataFrame, config: Config, top: in
     out = []
     for i, (items, upward, downward) in enumerate(explained):
         p = float(probability[i])
-        out.append({"proposal_id": ids[i], "partner_name": names[i], "impact_probability": p,
-                    "score": round(100 * p), "grade": config.scoring.grade(p),
-                    "rank": int(ranks[i]), "logit": float(expl.logit[i]), "contributions": items,
-                    "reasons_for": upward, "reasons_against": downward, "flags": flags[i]})
+        out.append(ScoredProposal(
+            proposal_id=ids[i], partner_name=names[i], impact_probability=p, score=round(100 * p),
+            grade=config.scoring.grade(p), rank=int(ranks[i]), logit=float(expl.logit[i]),
+            contributions=items, reasons_for=upward, reasons_against=downward, flags=flags[i],
+            impact_interval=intervals[i]))
     return out
 
 
@@ -129,26 +132,29 @@ def score_batch(bundle: Bundle, proposals: pd.DataFrame, *, top: int | None = No
     config = bundle.config
     expl = explain(bundle.model, proposals)
     top = config.scoring.top_reasons if top is None else top
-    records = _records(expl, proposals, config, top, _flags(bundle, proposals))
+    records = _records(expl, proposals, config, top, _flags(bundle, proposals),
+                       _intervals(bundle, proposals, expl))
     summary = None
     if capacity is not None:
         for record in records:
-            record["within_capacity"] = record["rank"] <= capacity
-        chosen = [r["impact_probability"] for r in records if r["within_capacity"]]
+            record.within_capacity = record.rank <= capacity
+        chosen = [r.impact_probability for r in records if r.within_capacity]
         summary = {"capacity": capacity, "selected": len(chosen),
                    "expected_impactful": float(sum(chosen))}
     return ScoredBatch(model=model_info(bundle), base_logit=expl.base_logit,
                        base_probability=expl.base_probability, proposals=records,
-                       capacity=summary)
+                       capacity=summary, provisional=bundle.training.provisional)
 
 
 def model_info(bundle: Bundle) -> dict[str, Any]:
-    """Name, version, URI and trained periods of the model in use."""
-    registry = bundle.registry
+    """Name, version, URI, trained periods and outcome counts of the model in use."""
+    registry, data = bundle.registry, bundle.training.data
     return {"name": registry.get("name"), "version": registry.get("version"),
             "uri": registry.get("uri") or str(bundle.path),
-            "periods": bundle.training.get("data", {}).get("periods", []),
-            "synced_at": registry.get("synced_at")}
+            "periods": bundle.training.periods,
+            "synced_at": registry.get("synced_at"),
+            "rows": data.get("rows"), "positives": data.get("positives"),
+            "interval_level": bundle.model.level if bundle.model.covariance is not None else None}
 
 
 def proposals_from_settings(pairs: list[str]) -> list[dict[str, str]]:
@@ -173,11 +179,6 @@ def offline_note(bundle: Bundle) -> str:
     return f"model {version}{synced}"
 
 
-def pickle_free_mlflow() -> None:
-    """Refuse pickle-based model formats wherever prediction touches MLflow."""
-    os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "false"
-
-
 __all__ = ["BundleError", "ScoredBatch", "resolve_model", "score_batch"]
 
 
@@ -200,10 +201,9 @@ def read_proposals(source: str | None, settings: list[str], config: Config,
 
 def run_predict(champion_dir: Path, source: str | None, *, model: str | None = None,
                 settings: list[str] | None = None, top: int | None = None,
-                capacity: int | None = None, sheet: str | None = None) -> tuple[ScoredBatch, str]:
+                capacity: int | None = None, sheet: str | None = None,
+                tracking: TrackingSettings | None = None) -> tuple[ScoredBatch, str]:
     """Load the model, validate the proposals with its contract, and score them."""
-    if model is not None and model.startswith(("models:/", "runs:/")):
-        pickle_free_mlflow()
-    bundle = resolve_model(model, champion_dir)
+    bundle = resolve_model(model, champion_dir, tracking)
     proposals = read_proposals(source, settings or [], bundle.config, sheet)
     return score_batch(bundle, proposals, top=top, capacity=capacity), offline_note(bundle)

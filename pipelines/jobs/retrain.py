@@ -23,7 +23,10 @@ from model.drift import drift_report
 from model.estimators import CandidateSpec
 from model.gate import GateDecision, decide
 from model.metrics import evaluate
+from model.progress import NO_PROGRESS, Progress
 from model.selection import fit_procedure, prepare
+from pipelines.documents import LEARNED, GateRecord, TrainingRecord
+from pipelines.jobs.surprises import WeakSignals, weak_signals_if_possible
 from pipelines.settings import Workspace
 from pipelines.storage.bundle import Bundle, load_bundle
 
@@ -40,23 +43,64 @@ class RetrainOutcome:
     decision: GateDecision
     drift: dict[str, Any]
     ingested: dict[str, str]
-    training: dict[str, Any]
+    training: TrainingRecord
+    weak_signals: WeakSignals | None = None  # improbable alliances in the whole store
+    verdict_changes: list[VerdictChange] | None = None  # None: there was no champion
 
 
-def _spec(training: dict[str, Any]) -> CandidateSpec:
-    return CandidateSpec(training["chosen_kind"], dict(training.get("chosen_params") or {}))
+@dataclass(frozen=True)
+class VerdictChange:
+    """A belief, or a learned effect, whose verdict differs from the champion's."""
+
+    label: str
+    before: str | None  # None: the champion's training did not report it
+    after: str | None  # None: the challenger's does not
+
+    @property
+    def text(self) -> str:
+        """'Action plan raises impact: uncertain → confirmed'."""
+        missing = "no clear effect" if LEARNED in (self.before, self.after) else "not checked"
+        return f"{self.label}: {self.before or missing} → {self.after or missing}"
+
+
+def verdict_changes(champion: TrainingRecord, challenger: TrainingRecord) -> list[VerdictChange]:
+    """Beliefs and learned effects whose verdict changed, in the challenger's order, then
+    those only the champion reported."""
+    before = {b.key: b for b in [*champion.beliefs, *champion.learned]}
+    after = {b.key: b for b in [*challenger.beliefs, *challenger.learned]}
+    changes = []
+    for key in dict.fromkeys([*after, *before]):
+        old, new = before.get(key), after.get(key)
+        was, now = (old.verdict if old else None), (new.verdict if new else None)
+        reported = new or old
+        if was != now and reported is not None:
+            changes.append(VerdictChange(reported.label, was, now))
+    return changes
+
+
+def changes_text(changes: list[VerdictChange] | None) -> str:
+    """The verdict changes as lines of text (for the run's artifacts and the console)."""
+    if changes is None:
+        return "No champion to compare the verdicts with."
+    if not changes:
+        return "No verdict changed since the champion's."
+    return "Verdicts changed since the champion's:\n" + "\n".join(f"- {c.text}" for c in changes)
+
+
+def _spec(training: TrainingRecord) -> CandidateSpec:
+    return CandidateSpec(training.chosen_kind, dict(training.chosen_params))
 
 
 def _score_champion(champion: Bundle, past: pd.DataFrame, newest: pd.DataFrame,
                     config: Config, seed: int, newest_period: str) -> tuple[np.ndarray, str]:
-    seen = champion.training.get("data", {}).get("periods", [])
+    seen = champion.training.periods
     if newest_period not in seen:
         return champion.model.predict_proba(newest), "champion as it is"
     model, _ = fit_procedure(_spec(champion.training), prepare(past, config), config, seed)
     return model.predict_proba(newest), "champion's procedure retrained without the newest period"
 
 
-def compare_on_newest(champion: Bundle, challenger: dict[str, Any], proposals: pd.DataFrame,
+def compare_on_newest(champion: Bundle, challenger: TrainingRecord, proposals: pd.DataFrame,
                       config: Config, seed: int) -> tuple[dict[str, Any], dict[str, Any], str]:
     """Metrics of champion and challenger on the newest period, neither having seen it."""
     period_column = config.role("period")
@@ -79,12 +123,6 @@ def _gate_text(decision: GateDecision, how: str, newest_period: str) -> str:
             f"it). {decision.reason}.")
 
 
-def _gate_tags(decision: GateDecision, text: str) -> dict[str, str]:
-    return {"gate.passed": str(decision.passed).lower(), "gate.reason": text[:5000],
-            "gate.champion": json.dumps(decision.champion)[:5000],
-            "gate.challenger": json.dumps(decision.challenger)[:5000]}
-
-
 def _drift_metrics(drift: dict[str, Any]) -> dict[str, float]:
     out = {f"drift_{r['metric']}_{r['feature']}": float(r["distance"])
            for r in drift["features"] if np.isfinite(r["distance"])}
@@ -93,21 +131,23 @@ def _drift_metrics(drift: dict[str, Any]) -> dict[str, float]:
 
 
 def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Path | None, *,
-                period: str | None = None, seed: int = 0) -> RetrainOutcome:
+                period: str | None = None, seed: int = 0,
+                progress: Progress = NO_PROGRESS) -> RetrainOutcome:
     """Ingest (optional), train a challenger on all stored periods, gate it, promote on pass."""
+    from model.training import start_workers
     from pipelines.jobs.ingest import read_labelled
     from pipelines.jobs.train import train_and_register
     from pipelines.report.card import model_card
     from pipelines.storage import store
     from pipelines.storage.lock import workspace_lock
-    from pipelines.tracking import gateway as tracking
     from pipelines.tracking import registry
+    from pipelines.tracking.gateway import CHALLENGER, Gateway
 
     with workspace_lock(workspace):
         # Bad input is reported first, then the tracking server is checked: when it is
         # down, nothing is ingested either.
         frame = read_labelled(workspace, config, file, period=period) if file else None
-        client = tracking.connect(workspace, config)
+        gateway = Gateway.open(workspace, config.tracking, config.model.experiment)
         ingested = (store.ingest(workspace, frame, config, source=str(file)).periods
                     if frame is not None else {})
         proposals = store.read_all(workspace, config)
@@ -116,29 +156,40 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
 
             raise ContractError([Problem(None, None, "", "labelled outcomes in the store: "
                                          "pass FILE or run partnerscore ingest first")])
+        start_workers(proposals, config)  # they start up while the champion is synced
         name = config.model.registered_name
-        champion_before = registry.sync_champion(client, workspace, name)
+        champion_before = registry.sync_champion(gateway, workspace, name)
         drift = drift_report(proposals, proposals[config.role("period")], config.role("label"),
                              config.features)
-        outcome = train_and_register(client, workspace, config, config_text, proposals,
-                                     str(workspace.store), seed=seed)
+        outcome = train_and_register(gateway, config, config_text, proposals,
+                                     str(workspace.store), seed=seed, progress=progress)
+        changes: list[VerdictChange] | None = None
         if champion_before is None:
             decision = GateDecision(True, "no champion yet: the first model becomes champion")
             how = "no comparison"
         else:
+            progress.stage("Comparing with the champion", 1)
             champion = load_bundle(workspace.champion)
+            changes = verdict_changes(champion.training, outcome.training)
             champ_metrics, chall_metrics, how = compare_on_newest(
                 champion, outcome.training, proposals, config, seed)
             decision = decide(champ_metrics, chall_metrics, config.gate)
+            progress.advance()
         text = _gate_text(decision, how, drift["newest_period"])
-        tracking.tag_version(client, name, outcome.version, _gate_tags(decision, text))
+        gate = GateRecord(decision.passed, text, decision.champion, decision.challenger,
+                          outcome.version)
+        gateway.tag_version(name, outcome.version, gate.to_tags())
         labels = {c.name: c.label for c in config.columns}
-        tracking.log_run_outputs(client, outcome.run_id, metrics=_drift_metrics(drift), texts={
+        gateway.log_run_outputs(outcome.run_id, metrics=_drift_metrics(drift), texts={
             "drift.json": json.dumps(drift, indent=1, default=str),
             "gate.json": json.dumps(decision.__dict__, indent=1, default=str),
-            "model_card.md": model_card(outcome.training, labels, outcome.version, text)})
-        tracking.set_alias(client, name, tracking.CHALLENGER, outcome.version)
+            "verdict_changes.txt": changes_text(changes),
+            "model_card.md": model_card(outcome.training, labels, outcome.version, text,
+                                        level=config.model.interval_level,
+                                        changes=[c.text for c in changes or []])})
+        gateway.set_alias(name, CHALLENGER, outcome.version)
         if decision.passed:
-            registry.promote(client, workspace, name, outcome.version, text)
+            registry.promote(gateway, workspace, name, outcome.version, text)
+    signals = weak_signals_if_possible(proposals, config, str(workspace.store), seed=seed)
     return RetrainOutcome(outcome.version, champion_before, decision.passed, decision, drift,
-                          ingested, outcome.training)
+                          ingested, outcome.training, signals, changes)

@@ -6,18 +6,26 @@ import dataclasses
 import hashlib
 import json
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from model.config import Config
-from model.training import TrainingResult, train_model
+from model.progress import NO_PROGRESS, Progress
+from model.training import TrainingResult, start_workers, train_model
 from model.validation import ContractError, Problem
+from model.wording import belief_label
+from pipelines.documents import LEARNED, BeliefRecord, TrainingRecord
 from pipelines.settings import Workspace
+
+if TYPE_CHECKING:
+    from model.shap_check import TrainingShap
+    from pipelines.tracking.gateway import Gateway
 from pipelines.storage.atomic import write_atomic
 from pipelines.storage.bundle import write_bundle
 from pipelines.storage.readers import load_proposals
@@ -28,7 +36,7 @@ class TrainOutcome:
     """What `partnerscore train` reports."""
 
     result: TrainingResult
-    training: dict[str, Any]
+    training: TrainingRecord
     version: str
     run_id: str
     alias: str
@@ -58,38 +66,68 @@ def data_digest(proposals: pd.DataFrame, config: Config) -> str:
     return hashlib.sha256(ordered.to_csv(index=False).encode("utf-8")).hexdigest()
 
 
-def training_record(result: TrainingResult, proposals: pd.DataFrame, config: Config) -> dict[str, Any]:
-    """The JSON summary stored in the bundle and printed by `train --format json`."""
-    return {
-        "chosen": result.chosen.name, "chosen_kind": result.chosen.kind,
-        "candidates": result.candidates, "metrics": result.metrics, "backtest": result.backtest,
-        "backtest_metrics": result.backtest_metrics, "importance": result.importance,
-        "evidence": result.evidence, "reliability": result.reliability,
-        "data": result.data_summary, "warnings": result.warnings, "seed": result.seed,
-        "chosen_params": result.chosen.params,
-        "config_digest": config.digest, "data_digest": data_digest(proposals, config),
-        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+def _direction(prior: Any) -> int:
+    """The believed direction in a belief's `prior` ({direction, strength} or a signed number)."""
+    value = prior.get("direction", 0) if isinstance(prior, dict) else prior
+    return int(np.sign(float(value or 0)))
 
 
-def flat_metrics(training: dict[str, Any]) -> dict[str, float]:
+def belief_records(checks: Sequence[Any], config: Config, *,
+                   learned: bool = False) -> list[BeliefRecord]:
+    """A training's belief checks (or its learned effects), each worded from the configuration.
+
+    A belief is worded in its believed direction ("Action plan raises impact"), a
+    learned effect in the direction the outcomes showed.
+    """
+    records = []
+    for check in checks:
+        data = check.to_json()
+        column, level, effect = config.by_name[data["feature"]], data.get("level"), float(data["effect"])
+        direction = int(np.sign(effect)) if learned else _direction(data.get("prior"))
+        low, high = data["interval"]
+        records.append(BeliefRecord(
+            feature=column.name, label=belief_label(column, level, direction), effect=effect,
+            interval=(float(low), float(high)), verdict=LEARNED if learned else str(data["verdict"]),
+            level=level, prior=None if learned else data.get("prior")))
+    return records
+
+
+def training_record(result: TrainingResult, proposals: pd.DataFrame, config: Config,
+                    shap: dict[str, Any] | None = None) -> TrainingRecord:
+    """The record stored in the bundle and printed by `train --format json`."""
+    return TrainingRecord(
+        chosen=result.chosen.name, chosen_kind=result.chosen.kind,
+        chosen_params=dict(result.chosen.params), candidates=result.candidates,
+        metrics=result.metrics, backtest=result.backtest,  # type: ignore[arg-type]
+        backtest_metrics=result.backtest_metrics,  # type: ignore[arg-type]
+        importance=result.importance, evidence=result.evidence, reliability=result.reliability,
+        data=result.data_summary, warnings=result.warnings, seed=result.seed,
+        config_digest=config.digest, data_digest=data_digest(proposals, config),
+        trained_at=datetime.now(UTC).isoformat(timespec="seconds"), shap=shap,
+        provisional=result.provisional, beliefs=belief_records(result.beliefs, config),
+        learned=belief_records(result.learned, config, learned=True))
+
+
+def flat_metrics(training: TrainingRecord) -> dict[str, float]:
     """CV metrics with interval bounds and per-period backtest figures, as MLflow metrics."""
     out: dict[str, float] = {}
-    for prefix, metrics in (("cv", training["metrics"]), ("backtest", training["backtest_metrics"])):
+    for prefix, metrics in (("cv", training.metrics), ("backtest", training.backtest_metrics)):
         for name, m in metrics.items():
             for part in ("value", "low", "high"):
                 if np.isfinite(m[part]):
                     out[f"{prefix}_{name}" + ("" if part == "value" else f"_{part}")] = m[part]
-    for row in training["backtest"]:
+    for row in training.backtest:
         for key in ("roc_auc", "log_loss", "brier"):
             if key in row and np.isfinite(row[key]):
                 out[f"backtest_{row['period']}_{key}"] = float(row[key])
     return out
 
 
-def write_artifacts(directory: Path, result: TrainingResult, training: dict[str, Any],
-                    proposals: pd.DataFrame, config: Config) -> Path:
-    """Model card, figures and tables for the run."""
+def write_artifacts(directory: Path, result: TrainingResult, training: TrainingRecord,
+                    proposals: pd.DataFrame, config: Config,
+                    explained: TrainingShap | None = None) -> Path:
+    """Model card, figures and tables for the run; with `explained`, shap's values of the
+    training rows in `shap/contributions.csv` (see `model.shap_check.contributions_table`)."""
     from pipelines.report import figures
     from pipelines.report.card import model_card
 
@@ -100,59 +138,76 @@ def write_artifacts(directory: Path, result: TrainingResult, training: dict[str,
     figures.importance_chart(result.importance, labels, directory / "importance.png")
     pd.DataFrame(result.importance).to_csv(directory / "importance.csv", index=False)
     pd.DataFrame(result.backtest).to_csv(directory / "backtest.csv", index=False)
-    (directory / "model_card.md").write_text(model_card(training, labels), "utf-8")
+    (directory / "model_card.md").write_text(
+        model_card(training, labels, level=config.model.interval_level), "utf-8")
+    if explained is not None:
+        from model.shap_check import contributions_table
+
+        (directory / "shap").mkdir()
+        contributions_table(explained, proposals[config.role("id")]).to_csv(
+            directory / "shap" / "contributions.csv", index=False)
     return directory
 
 
-def train_and_register(client: Any, workspace: Workspace, config: Config, config_text: str,
-                       proposals: pd.DataFrame, source: str, *, seed: int = 0) -> TrainOutcome:
+def train_and_register(gateway: Gateway, config: Config, config_text: str,
+                       proposals: pd.DataFrame, source: str, *, seed: int = 0,
+                       progress: Progress = NO_PROGRESS) -> TrainOutcome:
     """Train, log the run with its model to MLflow and register a new version (no alias)."""
+    from model.shap_check import verify_training
     from pipelines.report.card import model_card
-    from pipelines.tracking import gateway as tracking
+    from pipelines.tracking.gateway import git_commit
     from pipelines.tracking.serving import request_frame
 
-    result = train_model(proposals, config, seed=seed)
-    training = training_record(result, proposals, config)
+    result = train_model(proposals, config, seed=seed, progress=progress)
+    # shap's own explainer must agree with the exported model before anything is logged
+    # or registered (ExplanationMismatch otherwise).
+    explained = verify_training(result, proposals)
+    training = training_record(result, proposals, config, explained.summary.to_json())
     name = config.model.registered_name
+    progress.stage("Logging to MLflow", 2)
     with tempfile.TemporaryDirectory(prefix="partnerscore-train-") as tmp:
         bundle = write_bundle(Path(tmp) / "bundle", result.model, config_text, training)
         (Path(tmp) / "artifacts").mkdir()
-        artifacts = write_artifacts(Path(tmp) / "artifacts", result, training, proposals, config)
-        tags = {"periods": ",".join(training["data"]["periods"]),
-                "data_digest": training["data_digest"], "rows": str(training["data"]["rows"]),
-                "positives": str(training["data"]["positives"]), "chosen_model": result.chosen.name,
-                "git_commit": tracking.git_commit() or "unknown"}
-        run_id, model_uri = tracking.log_training_run(
+        artifacts = write_artifacts(Path(tmp) / "artifacts", result, training, proposals, config,
+                                    explained)
+        tags = {**training.to_tags(), "git_commit": git_commit() or "unknown"}
+        run_id, model_uri = gateway.log_training_run(
             params=_params(result, config, seed), metrics=flat_metrics(training), tags=tags,
             dataset=proposals, dataset_source=source, artifacts=artifacts, bundle=bundle,
             example=request_frame(proposals.head(3), config), config=config)
-    version = tracking.register(client, name, model_uri, run_id, tags)
+    progress.advance()
+    version = gateway.register(name, model_uri, run_id, tags)
     labels = {c.name: c.label for c in config.columns}
-    client.log_text(run_id, model_card(training, labels, version.version), "model_card.md")
+    gateway.log_run_outputs(run_id, metrics={}, texts={
+        "model_card.md": model_card(training, labels, version.version,
+                                    level=config.model.interval_level)})
+    progress.advance()
     return TrainOutcome(result, training, version.version, run_id, "", name)
 
 
 def run_training(workspace: Workspace, config: Config, config_text: str,
-                 proposals: pd.DataFrame, source: str, *, seed: int = 0) -> TrainOutcome:
+                 proposals: pd.DataFrame, source: str, *, seed: int = 0,
+                 progress: Progress = NO_PROGRESS) -> TrainOutcome:
     """Train and register; the first version becomes champion, later ones challenger."""
     from pipelines.storage.lock import workspace_lock
-    from pipelines.tracking import gateway as tracking
     from pipelines.tracking import registry
+    from pipelines.tracking.gateway import CHALLENGER, CHAMPION, Gateway
 
     with workspace_lock(workspace):
-        client = tracking.connect(workspace.ensure(), config)
+        start_workers(proposals, config)  # they start up while the tracking store opens
+        gateway = Gateway.open(workspace.ensure(), config.tracking, config.model.experiment)
         name = config.model.registered_name
-        champion = registry.sync_champion(client, workspace, name)
-        outcome = train_and_register(client, workspace, config, config_text, proposals, source,
-                                     seed=seed)
+        champion = registry.sync_champion(gateway, workspace, name)
+        outcome = train_and_register(gateway, config, config_text, proposals, source, seed=seed,
+                                     progress=progress)
         if champion is None:
-            registry.promote(client, workspace, name, outcome.version, "first model")
-            alias = tracking.CHAMPION
+            registry.promote(gateway, workspace, name, outcome.version, "first model")
+            alias = CHAMPION
         else:
-            tracking.set_alias(client, name, tracking.CHALLENGER, outcome.version)
-            alias = tracking.CHALLENGER
+            gateway.set_alias(name, CHALLENGER, outcome.version)
+            alias = CHALLENGER
         write_atomic(workspace.root / "last_training.json",
-                     json.dumps(outcome.training, default=str).encode())
+                     json.dumps(outcome.training.to_json(), default=str).encode())
     return dataclasses.replace(outcome, alias=alias)
 
 

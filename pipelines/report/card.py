@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from model.scorer import BAYES
+from model.wording import provisional_advice
+from pipelines.documents import BeliefRecord, Interval, TrainingRecord
 
-def _interval(metric: dict[str, float]) -> str:
+
+def _interval(metric: Interval) -> str:
     return f"{metric['value']:.3f} (90% interval {metric['low']:.3f} to {metric['high']:.3f})"
 
 
-def _metrics_table(metrics: dict[str, dict[str, float]]) -> list[str]:
+def _metrics_table(metrics: dict[str, Interval]) -> list[str]:
     lines = ["| metric | value |", "|---|---|"]
     lines += [f"| {name} | {_interval(m)} |" for name, m in metrics.items()]
     return lines
@@ -27,29 +32,70 @@ def _backtest_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def model_card(training: dict[str, Any], labels: dict[str, str],
-               version: str | None = None, gate: str | None = None) -> str:
-    """Data covered, metrics with intervals, backtest, top factors, gate decision, limits."""
-    data = training["data"]
+BELIEFS_EXPLAINED = (
+    "What the team believed about each factor, and what the outcomes made of it: confirmed "
+    "when the whole interval lies on the believed side of zero, contradicted when it lies on "
+    "the other, uncertain otherwise; learned marks a clear effect nobody declared. Effects "
+    "are in log-odds per typical change (false to true, or two standard deviations of a number).")
+
+
+def belief_rows(entries: Sequence[BeliefRecord]) -> list[list[str]]:
+    """Belief, verdict, effect and interval of each entry, as plain text cells."""
+    return [[e.label, e.verdict, f"{e.effect:+.2f}",
+             f"{e.interval[0]:+.2f} to {e.interval[1]:+.2f}"] for e in entries]
+
+
+def _beliefs_table(training: TrainingRecord, level: float) -> list[str]:
+    entries = [*training.beliefs, *training.learned]
+    if not entries:
+        return ["No belief was checked: this model was trained without the team's beliefs "
+                "as its prior.", ""]
+    lines = [BELIEFS_EXPLAINED, "",
+             f"| belief | verdict | effect (log-odds) | {100 * level:.0f}% interval |",
+             "|---|---|---|---|"]
+    lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |"
+              for row in belief_rows(entries)]
+    return [*lines, ""]
+
+
+def _method(training: TrainingRecord) -> str:
+    if training.chosen_kind == BAYES:
+        return ("a logistic regression whose prior is the team's beliefs; its probabilities "
+                "and their intervals come from the posterior (no Platt scaling)")
+    return "calibrated by Platt scaling on out-of-fold scores"
+
+
+def model_card(training: TrainingRecord, labels: dict[str, str],
+               version: str | None = None, gate: str | None = None, *, level: float = 0.9,
+               changes: Sequence[str] = ()) -> str:
+    """Data covered, metrics with intervals, backtest, top factors, beliefs against the
+    outcomes, gate decision (and the verdicts it changed), limits."""
+    data = training.data
     title = f"# partnerscore model{' v' + version if version else ''}"
-    lines = [title, "", f"Trained {training.get('trained_at', '')} with seed {training['seed']}.", ""]
-    lines += [*[f"> **{w}**" for w in training.get("warnings", [])], ""]
+    lines = [title, "", f"Trained {training.trained_at} with seed {training.seed}.", ""]
+    if training.provisional:
+        lines += [f"> **{provisional_advice(int(data['positives']))}**", ""]
+    lines += [*[f"> **{w}**" for w in training.warnings], ""]
     lines += ["## Data", f"- {data['rows']} labelled proposals, {data['positives']} with real impact, "
               f"periods {data['periods'][0]} to {data['periods'][-1]} ({len(data['periods'])}).",
               f"- Effective sample size after propensity weights: {data['effective_sample_size']}.",
-              f"- Data digest: `{training.get('data_digest', '')}`.", ""]
-    lines += ["## Model", f"Chosen: `{training['chosen']}` by {data['cv_folds']}-fold repeated "
-              "cross-validation on log loss, calibrated by Platt scaling on out-of-fold scores.", ""]
+              f"- Data digest: `{training.data_digest}`.", ""]
+    lines += ["## Model", f"Chosen: `{training.chosen}` by {data['cv_folds']}-fold repeated "
+              f"cross-validation on log loss, {_method(training)}.", ""]
     lines += ["| candidate | CV log loss |", "|---|---|"]
-    lines += [f"| {c['name']} | {c['cv_log_loss']:.4f} |" for c in training["candidates"]]
-    lines += ["", "## Cross-validated metrics", *_metrics_table(training["metrics"]), ""]
-    lines += ["## Backtest (trained on earlier periods only)", *_backtest_table(training["backtest"])]
-    if training.get("backtest_metrics"):
-        lines += ["", "Pooled over the backtested periods:", *_metrics_table(training["backtest_metrics"])]
-    lines += ["", "## Top factors", "| factor | mean contribution (log-odds) | direction |", "|---|---|---|"]
+    lines += [f"| {c['name']} | {c['cv_log_loss']:.4f} |" for c in training.candidates]
+    lines += ["", "## Cross-validated metrics", *_metrics_table(training.metrics), ""]
+    lines += ["## Backtest (trained on earlier periods only)", *_backtest_table(training.backtest)]
+    if training.backtest_metrics:
+        lines += ["", "Pooled over the backtested periods:", *_metrics_table(training.backtest_metrics)]
+    lines += ["", "## Top factors", "| factor | mean size of contribution (log-odds) | direction |",
+              "|---|---|---|"]
     lines += [f"| {labels.get(r['feature'], r['feature'])} | {r['mean_abs_logit']:.3f} | {r['direction']} |"
-              for r in training["importance"][:8]]
-    lines += ["", "## Promotion", gate or "Not yet compared with a champion.", ""]
+              for r in training.importance[:8]]
+    lines += ["", "## Beliefs against the outcomes", *_beliefs_table(training, level)]
+    lines += ["## Promotion", gate or "Not yet compared with a champion.", ""]
+    if changes:
+        lines += ["Verdicts changed since the champion's:", *[f"- {c}" for c in changes], ""]
     lines += ["## Known limits",
               f"- Learned from {data['positives']} successes: rare situations are uncertain.",
               "- Categories seen fewer than the configured minimum are grouped as 'other'; "

@@ -14,13 +14,17 @@ import json
 import re
 from typing import Any
 
-from pipelines.jobs.predict import ScoredBatch
+from model.wording import flag_text, reason_text
+from pipelines.documents import ScoredBatch
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # Characters XML 1.0 cannot hold: openpyxl refuses some and writes others into a broken file.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-COLUMNS = ("rank", "proposal_id", "partner_name", "impact_probability", "score", "grade",
-           "reasons_for", "reasons_against", "flags")
+# impact_low and impact_high bound impact_probability (empty cells: the model gives no
+# interval); provisional is true on every row when the model learned from too few outcomes.
+COLUMNS = ("rank", "proposal_id", "partner_name", "impact_probability", "impact_low",
+           "impact_high", "score", "grade", "reasons_for", "reasons_against", "flags",
+           "provisional")
 
 
 def neutralise(value: Any) -> Any:
@@ -30,44 +34,30 @@ def neutralise(value: Any) -> Any:
     return value
 
 
-def reason_text(items: list[dict[str, Any]]) -> str:
-    """'Has an action plan (+5.1 pts); Partner commits 2 FTE (+3.0 pts)'."""
-    return "; ".join(f"{i['label']} ({100 * i['points']:+.1f} pts)" for i in items)
-
-
-def flag_text(flags: list[dict[str, Any]]) -> str:
-    """'novel_category: partner_sector=agritech; missing: partner_committed_fte'."""
-    parts = []
-    for f in flags:
-        shown = "" if f["value"] is None else f"={f['value']}"
-        parts.append(f"{f['kind']}: {f['feature']}{shown}")
-    return "; ".join(parts)
-
-
 def flat_rows(batch: ScoredBatch) -> list[dict[str, Any]]:
     """One flat row per proposal, best first, reasons as readable text."""
     rows = []
-    for p in sorted(batch.proposals, key=lambda r: r["rank"]):
-        row = {"rank": p["rank"], "proposal_id": p["proposal_id"],
-               "partner_name": p["partner_name"], "impact_probability": p["impact_probability"],
-               "score": p["score"], "grade": p["grade"],
-               "reasons_for": reason_text(p["reasons_for"]),
-               "reasons_against": reason_text(p["reasons_against"]),
-               "flags": flag_text(p["flags"])}
-        if "within_capacity" in p:
-            row["within_capacity"] = p["within_capacity"]
+    for p in batch.ranked():
+        low, high = p.impact_interval or (None, None)
+        row = {"rank": p.rank, "proposal_id": p.proposal_id, "partner_name": p.partner_name,
+               "impact_probability": p.impact_probability, "impact_low": low, "impact_high": high,
+               "score": p.score, "grade": p.grade, "reasons_for": reason_text(p.reasons_for),
+               "reasons_against": reason_text(p.reasons_against), "flags": flag_text(p.flags),
+               "provisional": batch.provisional}
+        if p.within_capacity is not None:
+            row["within_capacity"] = p.within_capacity
         rows.append(row)
     return rows
 
 
 def to_json(batch: ScoredBatch) -> bytes:
     """The `--format json` document."""
-    return (json.dumps(batch.as_json(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    return (json.dumps(batch.to_json(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def to_jsonl(batch: ScoredBatch) -> bytes:
     """One proposal object per line."""
-    lines = [json.dumps(p, ensure_ascii=False) for p in batch.proposals]
+    lines = [json.dumps(p.to_json(), ensure_ascii=False) for p in batch.proposals]
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 

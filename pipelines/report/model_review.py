@@ -1,27 +1,36 @@
 """The model report: what drives the score, whether its probabilities hold, how it was chosen.
 
-The bundle holds no training rows, so the per-proposal spread of contributions (a
-SHAP-style beeswarm) is drawn only from proposals the caller passes in (`--data`);
-without them the report shows the stored global importance and says so.
+Importance and the per-proposal spread of contributions (a beeswarm) come from shap's
+own explainer on the training rows, checked against the model at training and kept in
+its training record as a compact summary (`model.shap_check.ShapSummary`: mean
+|contribution| per feature and a fixed sample of rows), so the report needs no data.
+Proposals passed in (`--data`) replace the stored sample in the beeswarm. A model
+trained before summaries were kept shows its stored importance and says so.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from model.config import Column
 from model.explain import explain
+from model.shap_check import ShapSummary, value_shade
+from model.wording import provisional_advice
+from pipelines.documents import GateRecord
 from pipelines.jobs.predict import model_info
 from pipelines.report.batch import model_name, periods_text
-from pipelines.report.card import model_card
+from pipelines.report.card import BELIEFS_EXPLAINED, belief_rows, model_card
 from pipelines.report.page import esc, markdown_to_html, number, table
 from pipelines.report.svg import SwarmRow, beeswarm, importance_bars, reliability
+from pipelines.report.weak_signals import weak_signals_section
 from pipelines.storage.bundle import Bundle
+
+if TYPE_CHECKING:
+    from pipelines.jobs.surprises import WeakSignals
 
 SAMPLE_LIMIT = 500  # dots per feature in the beeswarm; more adds ink, not insight
 SWARM_FEATURES = 8
@@ -33,49 +42,74 @@ def _labels(bundle: Bundle) -> dict[str, str]:
 
 def _header(bundle: Bundle, now: datetime) -> str:
     info, training = model_info(bundle), bundle.training
-    data = training.get("data", {})
+    data = training.data
     lines = [f"<header><h1>Model report: {esc(model_name(info))}</h1>",
              f"<p class=meta>Trained on {esc(periods_text(info['periods']))}: "
              f"{esc(data.get('rows', '?'))} labelled proposals, {esc(data.get('positives', '?'))} with "
-             f"real impact · chosen model <code>{esc(training.get('chosen', '?'))}</code> · trained "
-             f"{esc(training.get('trained_at', '?'))} · report created "
+             f"real impact · chosen model <code>{esc(training.chosen)}</code> · trained "
+             f"{esc(training.trained_at or '?')} · report created "
              f"{esc(now.strftime('%Y-%m-%d %H:%M %Z').strip())}</p>"]
-    lines += [f"<p class=warning>{esc(w)}</p>" for w in training.get("warnings", [])]
-    links = [("importance", "Importance"), ("contributions", "Contributions"),
-             ("reliability", "Reliability"), ("backtest", "Backtest"), ("gates", "Promotion"),
-             ("card", "Model card")]
+    if training.provisional:
+        advice = provisional_advice(int(data.get("positives") or 0),
+                                    bundle.config.model.comfortable_positives)
+        lines.append(f"<p class=warning id=provisional>{esc(advice)}</p>")
+    lines += [f"<p class=warning>{esc(w)}</p>" for w in training.warnings]
+    links = [("importance", "Importance"), ("beliefs", "Beliefs"), ("contributions", "Contributions"),
+             ("reliability", "Reliability"), ("backtest", "Backtest"),
+             ("weak-signals", "Weak signals"), ("gates", "Promotion"), ("card", "Model card")]
     lines.append("<nav class=toc>" + "".join(f"<a href='#{a}'>{t}</a>" for a, t in links) + "</nav>")
     return "\n".join(lines) + "</header>"
 
 
+def _summary(bundle: Bundle) -> ShapSummary | None:
+    """shap's summary of the training rows, when the training record holds one."""
+    stored = bundle.training.shap
+    try:
+        return ShapSummary.from_json(stored) if isinstance(stored, dict) else None
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
 def _importance(bundle: Bundle) -> str:
-    labels, rows = _labels(bundle), bundle.training.get("importance", [])
+    labels, summary = _labels(bundle), _summary(bundle)
+    rows = summary.importance if summary else bundle.training.importance
+    source = (f"computed by shap's {esc(summary.explainer)} on the {summary.rows} training "
+              "proposals" if summary else "on the training proposals")
     bars = importance_bars([(labels.get(r["feature"], r["feature"]), r["mean_abs_logit"], r["direction"])
                             for r in rows], "Mean absolute contribution per factor")
+    # Contributions are measured from the average proposal, so their mean is zero by
+    # construction: only their size and direction are shown.
     cells = [[esc(labels.get(r["feature"], r["feature"])), number(r["mean_abs_logit"]),
-              number(r.get("mean_logit")), esc(r["direction"])] for r in rows]
+              esc(r["direction"])] for r in rows]
     return ("<section id=importance><h2>What drives the score</h2>"
             "<p>How far each factor moves a training proposal's score on average (mean absolute "
-            "contribution in log-odds), and in which direction.</p>"
+            f"contribution in log-odds, {source}), and in which direction.</p>"
             f"<figure>{bars}</figure>"
-            + table(["Factor", "Mean |contribution|", "Mean contribution", "Direction"], cells,
-                    numeric=(1, 2), cls="importance") + "</section>")
+            + table(["Factor", "Mean |contribution|", "Direction"], cells,
+                    numeric=(1,), cls="importance") + "</section>")
 
 
-def _shade(column: Column, values: pd.Series) -> np.ndarray:
-    """Each proposal's value as 0 (lowest in the sample) to 1 (highest); nan for categories."""
-    if column.type == "ordinal":
-        position = {v: float(i) for i, v in enumerate(column.values)}
-        numbers = pd.Series([position.get(v, np.nan) for v in values], dtype=float)
-    elif column.is_numeric or column.type == "boolean":
-        numbers = pd.to_numeric(values, errors="coerce").astype(float).reset_index(drop=True)
-    else:
-        return np.full(len(values), np.nan)
-    ranks = numbers.rank(method="average")
-    low, high = ranks.min(), ranks.max()
-    if not np.isfinite(low) or high == low:
-        return np.where(numbers.notna(), 0.5, np.nan)
-    return ((ranks - low) / (high - low)).to_numpy(dtype=float)
+def _beliefs(bundle: Bundle) -> str:
+    """The team's beliefs against the outcomes, then the effects learned without one."""
+    head = "<section id=beliefs><h2>Beliefs against the outcomes</h2>"
+    training = bundle.training
+    entries = [*training.beliefs, *training.learned]
+    if not entries:
+        return (head + "<p class=note id=no-beliefs>This model checked no belief: it was trained "
+                "without the team's beliefs as its prior.</p></section>")
+    level = bundle.config.model.interval_level
+    return (head + f"<p>{esc(BELIEFS_EXPLAINED)}</p>"
+            + table(["Belief", "Verdict", "Effect", f"{100 * level:.0f}% interval"],
+                    [[esc(cell) for cell in row] for row in belief_rows(entries)],
+                    numeric=(2, 3), cls="beliefs") + "</section>")
+
+
+def _feature_order(bundle: Bundle, features: tuple[str, ...]) -> list[str]:
+    """The features the beeswarm shows: the most important first, at most SWARM_FEATURES."""
+    summary = _summary(bundle)
+    rows = summary.importance if summary else bundle.training.importance
+    order = [r["feature"] for r in rows] or list(features)
+    return [f for f in order if f in features][:SWARM_FEATURES]
 
 
 def swarm_rows(bundle: Bundle, sample: pd.DataFrame) -> list[SwarmRow]:
@@ -83,33 +117,61 @@ def swarm_rows(bundle: Bundle, sample: pd.DataFrame) -> list[SwarmRow]:
     if len(sample) > SAMPLE_LIMIT:
         sample = sample.sample(SAMPLE_LIMIT, random_state=0)
     explanation = explain(bundle.model, sample)
-    order = [r["feature"] for r in bundle.training.get("importance", [])] or list(explanation.features)
     columns = bundle.config.by_name
     rows = []
-    for feature in [f for f in order if f in explanation.features][:SWARM_FEATURES]:
+    for feature in _feature_order(bundle, explanation.features):
         j = explanation.features.index(feature)
         values = sample[feature] if feature in sample else pd.Series([None] * len(sample))
         rows.append(SwarmRow(columns[feature].label, explanation.contributions[:, j],
-                             _shade(columns[feature], values)))
+                             value_shade(columns[feature], values)))
     return rows
+
+
+def _floats(values: list[float | None]) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def stored_swarm_rows(bundle: Bundle, summary: ShapSummary) -> list[SwarmRow]:
+    """The beeswarm of the training rows shap explained, from the summary in the training record."""
+    columns = bundle.config.by_name
+    features = tuple(f for f in summary.sample if f in columns)
+    return [SwarmRow(columns[f].label, _floats(summary.sample[f]),
+                     _floats(summary.shade.get(f, [None] * len(summary.sample[f]))))
+            for f in _feature_order(bundle, features)]
+
+
+PLACED = ("placed at the factor's contribution to the log-odds of real impact (left lowers, right "
+          "raises); colour shows the proposal's value.")
+
+
+def _stored_beeswarm(bundle: Bundle, summary: ShapSummary) -> str:
+    shown = len(next(iter(summary.sample.values())))
+    chart = beeswarm(stored_swarm_rows(bundle, summary),
+                     "Contribution of each factor, one dot per training proposal")
+    return (f"<figure>{chart}<figcaption>One dot per training proposal ({shown} of {summary.rows}, "
+            f"a fixed sample kept with the model; values from shap's {esc(summary.explainer)}), "
+            f"{PLACED} Pass <code>--data FILE</code> to draw other proposals instead.</figcaption>"
+            "</figure>")
 
 
 def _contributions(bundle: Bundle, sample: pd.DataFrame | None) -> str:
     head = "<section id=contributions><h2>How each factor moves proposals</h2>"
-    if sample is None or sample.empty:
-        return (head + "<p class=note id=no-sample>No proposals were given to draw the spread of "
-                "contributions from: the model bundle holds no training rows, so this report shows the "
-                "importance bars above only. Pass <code>--data FILE</code> (labelled or not) to add a "
-                "per-proposal beeswarm.</p></section>")
-    shown = min(len(sample), SAMPLE_LIMIT)
-    chart = beeswarm(swarm_rows(bundle, sample), "Contribution of each factor, one dot per proposal")
-    return (head + f"<figure>{chart}<figcaption>One dot per proposal ({shown} of {len(sample)} given), "
-            "placed at the factor's contribution to the log-odds of real impact (left lowers, right "
-            "raises); colour shows the proposal's value.</figcaption></figure></section>")
+    summary = _summary(bundle)
+    if sample is not None and not sample.empty:
+        shown = min(len(sample), SAMPLE_LIMIT)
+        chart = beeswarm(swarm_rows(bundle, sample), "Contribution of each factor, one dot per proposal")
+        return (head + f"<figure>{chart}<figcaption>One dot per proposal ({shown} of {len(sample)} "
+                f"given), {PLACED}</figcaption></figure></section>")
+    if summary is not None and summary.sample:
+        return head + _stored_beeswarm(bundle, summary) + "</section>"
+    return (head + "<p class=note id=no-sample>This model was trained before partnerscore kept a sample "
+            "of explained training proposals with it, so this report shows the importance bars above "
+            "only. Pass <code>--data FILE</code> (labelled or not) to add a per-proposal beeswarm, or "
+            "retrain.</p></section>")
 
 
 def _reliability(bundle: Bundle) -> str:
-    rows = bundle.training.get("reliability") or []
+    rows = bundle.training.reliability
     head = "<section id=reliability><h2>Are the probabilities right?</h2>"
     if not rows:
         return head + "<p class=note>No reliability figures were stored with this model.</p></section>"
@@ -129,18 +191,13 @@ def _backtest_cells(r: dict[str, Any]) -> list[str]:
 
 
 def _backtest(bundle: Bundle) -> str:
-    rows = bundle.training.get("backtest") or []
+    rows = bundle.training.backtest
     headers = ["Period", "Trained on", "Proposals", "With impact", "Expected", "ROC AUC", "Log loss",
                "Brier"]
     body = (table(headers, [_backtest_cells(r) for r in rows], numeric=(1, 2, 3, 4, 5, 6, 7),
                   cls="backtest") if rows else "<p class=note>No backtest was stored with this model.</p>")
     return ("<section id=backtest><h2>Backtest per period</h2><p>Each period scored by a model "
             "trained only on the periods before it.</p>" + body + "</section>")
-
-
-def _gate_records(stored: Any, given: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    records = stored if isinstance(stored, list) else [stored] if isinstance(stored, dict) else []
-    return [r for r in [*records, *(given or [])] if isinstance(r, dict)]
 
 
 def _cell(value: Any) -> str:
@@ -156,8 +213,8 @@ def _cell(value: Any) -> str:
     return esc(value)
 
 
-def _gates(bundle: Bundle, gate_history: list[dict[str, Any]] | None) -> str:
-    records = _gate_records(bundle.training.get("gate"), gate_history)
+def _gates(bundle: Bundle, gate_history: list[GateRecord] | None) -> str:
+    records = [g.to_json() for g in gate_history or []]
     head = "<section id=gates><h2>Promotion decisions</h2>"
     if not records:
         return (head + "<p class=note id=no-gates>No promotion decision is recorded for this model.</p>"
@@ -167,12 +224,12 @@ def _gates(bundle: Bundle, gate_history: list[dict[str, Any]] | None) -> str:
     return head + table([k.replace("_", " ") for k in keys], rows, cls="gates") + "</section>"
 
 
-def _card(bundle: Bundle) -> str:
-    gate = bundle.training.get("gate")
+def _card(bundle: Bundle, gate_history: list[GateRecord] | None) -> str:
     version = model_info(bundle).get("version")
+    gate = next((g.reason for g in gate_history or [] if version and g.version == str(version)), None)
     try:
         text = model_card(bundle.training, _labels(bundle), version=str(version) if version else None,
-                          gate=gate if isinstance(gate, str) else None)
+                          gate=gate, level=bundle.config.model.interval_level)
     except (KeyError, IndexError, TypeError):
         return ("<section id=card><h2>Model card</h2><p class=note>This model's training record is "
                 "incomplete; no model card can be written for it.</p></section>")
@@ -180,8 +237,11 @@ def _card(bundle: Bundle) -> str:
 
 
 def model_body(bundle: Bundle, sample: pd.DataFrame | None,
-               gate_history: list[dict[str, Any]] | None, now: datetime) -> str:
-    """Header, importance, beeswarm (or a note), reliability, backtest, promotions, model card."""
-    return "\n".join([_header(bundle, now), _importance(bundle), _contributions(bundle, sample),
-                      _reliability(bundle), _backtest(bundle), _gates(bundle, gate_history),
-                      _card(bundle)])
+               gate_history: list[GateRecord] | None, now: datetime,
+               weak_signals: WeakSignals | None = None) -> str:
+    """Header, importance, beliefs against the outcomes, beeswarm (or a note), reliability,
+    backtest, weak signals (or a note), promotions, model card."""
+    return "\n".join([_header(bundle, now), _importance(bundle), _beliefs(bundle),
+                      _contributions(bundle, sample),
+                      _reliability(bundle), _backtest(bundle), weak_signals_section(weak_signals),
+                      _gates(bundle, gate_history), _card(bundle, gate_history)])

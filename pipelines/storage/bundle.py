@@ -25,6 +25,7 @@ import yaml
 
 from model.config import Config, parse_config
 from model.scorer import ScoringModel
+from pipelines.documents import TrainingRecord
 from pipelines.storage.atomic import fsync_directory, fsync_file, sha256_file, write_synced
 
 FORMAT = "partnerscore-bundle/1"
@@ -48,7 +49,7 @@ class Bundle:
     path: Path
     model: ScoringModel
     config: Config
-    training: dict[str, Any]
+    training: TrainingRecord
     manifest: dict[str, Any]
 
     @property
@@ -62,7 +63,7 @@ class Bundle:
 
 
 def write_bundle(directory: Path, model: ScoringModel, config_text: str,
-                 training: dict[str, Any], registry: dict[str, Any] | None = None) -> Path:
+                 training: TrainingRecord, registry: dict[str, Any] | None = None) -> Path:
     """Write a bundle into an empty or new directory; returns the directory."""
     directory.mkdir(parents=True, exist_ok=True)
     meta, arrays = model.to_parts()
@@ -72,7 +73,8 @@ def write_bundle(directory: Path, model: ScoringModel, config_text: str,
         "model.json": json.dumps(meta, indent=1, sort_keys=True).encode(),
         "arrays.npz": buffer.getvalue(),
         "config.yaml": config_text.encode("utf-8"),
-        "training.json": json.dumps(training, indent=1, sort_keys=True, default=str).encode(),
+        "training.json": json.dumps(training.to_json(), indent=1, sort_keys=True,
+                                    default=str).encode(),
     }
     for name, data in contents.items():
         write_synced(directory / name, data)
@@ -168,7 +170,7 @@ def load_bundle(directory: str | Path) -> Bundle:
     except (yaml.YAMLError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise BundleError(f"{path}: the model files are inconsistent or untrusted: {reason}") from exc
-    return Bundle(path, model, config, training, manifest)
+    return Bundle(path, model, config, TrainingRecord.from_json(training), manifest)
 
 
 def stage_export(source: Path, target: Path, registry: dict[str, Any]) -> Path:

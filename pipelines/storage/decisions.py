@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from model.config import Config
-from model.policy import choose
-from pipelines.jobs.predict import ScoredBatch
+from pipelines.documents import Decision
 from pipelines.settings import Workspace
 
 
-def append(workspace: Workspace, records: list[dict[str, Any]]) -> None:
+def append(workspace: Workspace, records: list[Decision]) -> None:
     """Append decisions durably."""
     workspace.ensure()
-    data = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records).encode("utf-8")
+    data = "".join(json.dumps(r.to_json(), sort_keys=True) + "\n" for r in records).encode("utf-8")
     fd = os.open(workspace.decisions, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         os.write(fd, data)
@@ -33,7 +30,7 @@ def append(workspace: Workspace, records: list[dict[str, Any]]) -> None:
         os.close(fd)
 
 
-def read(workspace: Workspace) -> list[dict[str, Any]]:
+def read(workspace: Workspace) -> list[Decision]:
     """Every complete decision in the log, oldest first."""
     if not workspace.decisions.exists():
         return []
@@ -41,7 +38,7 @@ def read(workspace: Workspace) -> list[dict[str, Any]]:
     for line in workspace.decisions.read_text("utf-8").splitlines(keepends=True):
         if not line.endswith("\n"):
             break  # the tail of an interrupted write
-        records.append(json.loads(line))
+        records.append(Decision.from_json(json.loads(line)))
     return records
 
 
@@ -50,7 +47,7 @@ def fill_propensity(frame: pd.DataFrame, workspace: Workspace, config: Config) -
     column = config.roles.get("propensity")
     if column is None:
         return frame
-    latest = {r["proposal_id"]: r["propensity"] for r in read(workspace)}
+    latest = {r.proposal_id: r.propensity for r in read(workspace)}
     if not latest:
         return frame
     out = frame.copy()
@@ -58,16 +55,3 @@ def fill_propensity(frame: pd.DataFrame, workspace: Workspace, config: Config) -
     logged = out[config.role("id")].map(latest).astype(float)
     out[column] = current.where(current.notna(), logged)
     return out
-
-
-def decide(batch: ScoredBatch, capacity: int, explore_rate: float,
-           rng: np.random.Generator) -> list[dict[str, Any]]:
-    """Accept the top-ranked proposals plus random exploration; one record per proposal."""
-    probabilities = np.array([p["impact_probability"] for p in batch.proposals])
-    accepted, propensity = choose(probabilities, capacity, explore_rate, rng)
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    return [{"proposal_id": p["proposal_id"], "model_version": batch.model.get("version"),
-             "impact_probability": p["impact_probability"], "rank": p["rank"],
-             "accepted": bool(a), "propensity": float(q), "capacity": capacity,
-             "explore_rate": explore_rate, "decided_at": now}
-            for p, a, q in zip(batch.proposals, accepted, propensity, strict=True)]

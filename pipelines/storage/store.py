@@ -66,13 +66,38 @@ def _read_period(workspace: Workspace, entry: dict[str, Any]) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
+def _contract_gaps(period: str, columns: list[str], config: Config) -> list[Problem]:
+    """A problem for each column the configuration requires of labelled rows that a period lacks."""
+    return [Problem(None, c.name, period, "a column of every stored period: the configuration "
+                    "requires it, and this period was stored without it")
+            for c in config.columns if c.required_for(True) and c.name not in columns]
+
+
 def read_all(workspace: Workspace, config: Config) -> pd.DataFrame | None:
-    """Every stored period's labelled proposals (digests verified), or None when empty."""
+    """Every stored period's labelled proposals (digests verified), or None when empty.
+
+    Raises:
+        StoreDamaged: when a stored file is missing or altered.
+        ContractError: when a period lacks a column the configuration requires.
+    """
     manifest = read_manifest(workspace)
-    frames = [_read_period(workspace, entry) for _, entry in sorted(manifest["periods"].items())]
-    if not frames:
-        return None
-    return pd.concat(frames, ignore_index=True)
+    frames = {p: _read_period(workspace, entry) for p, entry in sorted(manifest["periods"].items())}
+    gaps = [g for p, frame in frames.items() for g in _contract_gaps(p, list(frame.columns), config)]
+    if gaps:
+        raise ContractError(gaps, source=str(workspace.store))
+    return pd.concat(frames.values(), ignore_index=True) if frames else None
+
+
+def contract_gaps(workspace: Workspace, config: Config) -> list[Problem]:
+    """Intact stored periods that lack a column the configuration requires (see `verify_store`)."""
+    import pyarrow.parquet as pq
+
+    gaps = []
+    for period, entry in sorted(read_manifest(workspace)["periods"].items()):
+        path = workspace.store / entry["file"]
+        if path.is_file() and sha256_file(path) == entry["sha256"]:
+            gaps += _contract_gaps(period, pq.read_schema(path).names, config)
+    return gaps
 
 
 def _check_ids(frame: pd.DataFrame, period: str, workspace: Workspace, manifest: dict[str, Any],

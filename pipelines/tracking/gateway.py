@@ -1,15 +1,17 @@
-"""The one module that talks to MLflow: runs, datasets, artifacts, the model registry.
+"""The one gateway to MLflow: runs, datasets, artifacts, the model registry.
 
-The tracking URI is MLFLOW_TRACKING_URI when set, else the workspace's SQLite file
-with artifacts under the workspace, so a laptop needs no server. Everything here is
-imported lazily by the jobs that need it; prediction from the exported champion
-never imports MLflow.
+`Gateway` owns the MLflow client, the tracking URI, bounded waits on a server,
+quiet logging and pickle-free downloads; no other module imports `MlflowClient` or
+sets MLflow's environment variables. The tracking URI is MLFLOW_TRACKING_URI when
+set, else the workspace's SQLite file with artifacts under the workspace, so a
+laptop needs no server. Imported lazily by the jobs that need it: prediction from
+the exported champion never imports MLflow.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import logging
 import os
 import tempfile
 import time
@@ -28,7 +30,8 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema, TensorSpec
 
 from model.config import Config, TrackingSettings
-from pipelines.errors import TrackingUnavailable
+from pipelines.documents import GateRecord
+from pipelines.errors import NotRegistered, TrackingUnavailable
 from pipelines.settings import Workspace
 from pipelines.storage.atomic import fsync_directory, fsync_file
 from pipelines.storage.bundle import BundleError
@@ -47,10 +50,36 @@ class RegisteredVersion:
     version: str
     run_id: str
 
+
+@dataclass(frozen=True)
+class VersionSummary:
+    """A registered version as `partnerscore models` lists it."""
+
+    version: str
+    aliases: list[str]
+    created: int
+    run_id: str | None
+    tags: dict[str, str]
+    metrics: dict[str, float]
+
     @property
-    def uri(self) -> str:
-        """The registry URI of this version."""
-        return f"models:/{self.name}/{self.version}"
+    def gate(self) -> GateRecord | None:
+        """The promotion decision recorded on this version, if it went through the gate."""
+        return GateRecord.from_tags(self.tags, self.version)
+
+
+def quiet_logging() -> None:
+    """Keep MLflow's progress bars, info logs and run links out of the user's terminal."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    # MLflow prints "View run ... at ..." links to standard output against a server,
+    # which would break `--format json`.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # MLflow's hints about dataset sources and integer columns do not apply: the
+    # signature declares integers as doubles and the dataset source is a local file.
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\.")
 
 
 def bound_http_waits(settings: TrackingSettings, *, override: bool = True) -> None:
@@ -75,7 +104,7 @@ def wait_bound(settings: TrackingSettings) -> float:
 
 
 def _settings_in_force() -> TrackingSettings:
-    """The bounds MLflow will use now (as set by `bound_http_waits`)."""
+    """The bounds MLflow will use now (as set by `bound_http_waits` or the user)."""
     return TrackingSettings(timeout_seconds=int(os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"]),
                             retries=int(os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]))
 
@@ -150,39 +179,59 @@ def _create_database(workspace: Workspace) -> None:
 
 
 def _point_mlflow_at(uri: str) -> None:
-    """Make `uri` MLflow's tracking and registry URI for this process."""
+    """Make `uri` MLflow's tracking and registry URI for this process.
+
+    MLflow resolves logged models (`models:/m-...`) and registry URIs through its
+    process-wide URIs, whatever a client was given. It also exports them to the
+    environment; that is undone so the next workspace opened in this process (or a
+    child process) is not mistaken for a team server chosen by the user.
+    """
     user_choice = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    # MLflow exports the URIs to the environment; undo that so the next workspace
-    # opened in this process (or a child process) is not mistaken for a team server
-    # chosen by the user.
-    for key, value in user_choice.items():
-        if value is None:
-            os.environ.pop(key, None)
+    _restore(user_choice)
 
 
-def connect(workspace: Workspace, config: Config) -> MlflowClient:
-    """Point MLflow at the workspace (or MLFLOW_TRACKING_URI) with bounded HTTP waits.
+@contextlib.contextmanager
+def pinned(uri: str) -> Iterator[None]:
+    """MLflow's process-wide tracking and registry URIs set to `uri`, then restored.
 
-    Raises:
-        TrackingUnavailable: when a tracking server does not answer within the bound
-            set by the configuration's `tracking` section.
+    MLflow 3.17 resolves `models:/` URIs against its process-wide URIs and ignores the
+    `registry_uri` given to `download_artifacts`; setting them also exports environment
+    variables, which are restored too, so the next workspace opened in this process
+    (or a child process) is not mistaken for a team server chosen by the user.
     """
-    bound_http_waits(config.tracking)
-    uri = workspace.tracking_uri()
-    check_reachable(uri, config.tracking)
-    if uri.startswith("sqlite:") and not workspace.mlflow_db.exists():
-        _create_database(workspace)
-    _point_mlflow_at(uri)
-    client = MlflowClient(uri, uri)
-    name = config.model.experiment
-    with unavailable_as_error(uri, config.tracking):
-        if client.get_experiment_by_name(name) is None:
-            location = workspace.artifacts.as_uri() if uri.startswith("sqlite:") else None
-            client.create_experiment(name, artifact_location=location)
-        mlflow.set_experiment(name)
-    return client
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    saved = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    saved_env = {name: os.environ.get(name) for name in names}
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(saved[0])
+        mlflow.set_registry_uri(saved[1])
+        _restore(saved_env)
+
+
+def _restore(saved_env: dict[str, str | None]) -> None:
+    for name, value in saved_env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@contextlib.contextmanager
+def pickle_disabled() -> Iterator[None]:
+    """MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false for the duration, restored afterwards."""
+    key = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
+    saved = {key: os.environ.get(key)}
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        _restore(saved)
 
 
 @contextlib.contextmanager
@@ -230,106 +279,6 @@ def requirements() -> list[str]:
     return [f"{n}=={metadata.version(n)}" for n in names]
 
 
-def log_training_run(*, params: dict[str, Any], metrics: dict[str, float],
-                     tags: dict[str, str], dataset: pd.DataFrame, dataset_source: str,
-                     artifacts: Path, bundle: Path, example: pd.DataFrame,
-                     config: Config) -> tuple[str, str]:
-    """Log one training run with its model; returns (run id, model URI)."""
-    with mlflow.start_run(tags=tags) as run:
-        mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
-        mlflow.log_metrics(metrics)
-        data = from_pandas(dataset, source=dataset_source,
-                                       targets=config.role("label"), name="labelled-proposals")
-        mlflow.log_input(data, context="training")
-        mlflow.log_artifacts(str(artifacts))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            info = mlflow.pyfunc.log_model(
-                name="model", python_model=str(SERVING_CODE), artifacts={"bundle": str(bundle)},
-                code_paths=[str(p) for p in PACKAGE_DIRS], signature=signature(config),
-                input_example=example, pip_requirements=requirements())
-        return run.info.run_id, info.model_uri
-
-
-def register(client: MlflowClient, name: str, model_uri: str, run_id: str,
-             tags: dict[str, str]) -> RegisteredVersion:
-    """Create a new registered version of `name` with descriptive tags."""
-    try:
-        client.get_registered_model(name)
-    except mlflow.exceptions.MlflowException:
-        client.create_registered_model(name, description="partnerscore impact model")
-    # A tracking server requires the logged model's id with a models:/m-... source
-    # (a local SQLite store does not check it).
-    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
-    version = client.create_model_version(name, model_uri, run_id=run_id, tags=tags,
-                                          model_id=model_id)
-    return RegisteredVersion(name, str(version.version), run_id)
-
-
-def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
-    """The version an alias points at, or None."""
-    try:
-        return str(client.get_model_version_by_alias(name, alias).version)
-    except mlflow.exceptions.MlflowException:
-        return None
-
-
-def set_alias(client: MlflowClient, name: str, alias: str, version: str) -> None:
-    """Point an alias at a version."""
-    client.set_registered_model_alias(name, alias, version)
-
-
-def tag_version(client: MlflowClient, name: str, version: str, tags: dict[str, str]) -> None:
-    """Add tags to a registered version."""
-    for key, value in tags.items():
-        client.set_model_version_tag(name, version, key, value)
-
-
-@contextlib.contextmanager
-def pickle_disabled() -> Iterator[None]:
-    """MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false for the duration, restored afterwards."""
-    key = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
-    saved = os.environ.get(key)
-    os.environ[key] = "false"
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = saved
-
-
-def download_bundle(model_uri: str, into: Path | None = None, *,
-                    tracking_uri: str | None = None) -> Path:
-    """Fetch a registered model's bundle artifact (files only, pickle disabled); returns its directory.
-
-    The bundle is not loaded here: `bundle.load_bundle` verifies it first.
-
-    Raises:
-        BundleError: when the registry has no such model or version.
-        TrackingUnavailable: when a tracking server does not answer in time.
-    """
-    uri = tracking_uri or mlflow.get_tracking_uri()
-    bound_http_waits(TrackingSettings(), override=False)
-    check_reachable(uri, _settings_in_force())
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        raise BundleError(f"{model_uri}: there is no model registry at {uri}")
-    target = into or Path(tempfile.mkdtemp(prefix="partnerscore-model-"))
-    # MLflow resolves models:/ URIs with the process-wide registry URI whatever
-    # registry_uri says, so that is set too (otherwise it opens ./mlflow.db).
-    _point_mlflow_at(uri)
-    try:
-        with pickle_disabled():
-            local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(target),
-                                                        tracking_uri=uri, registry_uri=uri)
-    except mlflow.exceptions.MlflowException as exc:
-        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
-            raise BundleError(f"{model_uri}: not in the registry at {uri} ({exc.message})") from exc
-        raise
-    return Path(local) / "artifacts" / "bundle"
-
-
 def git_commit() -> str | None:
     """The source commit, when partnerscore runs from a git checkout."""
     head = PACKAGE_DIRS[1].parent / ".git" / "HEAD"
@@ -342,58 +291,206 @@ def git_commit() -> str | None:
         return None
 
 
-def remove_alias(client: MlflowClient, name: str, alias: str) -> None:
-    """Delete an alias if it exists."""
-    with contextlib.suppress(mlflow.exceptions.MlflowException):
-        client.delete_registered_model_alias(name, alias)
+class Gateway:
+    """The tracking server (or the workspace's SQLite file) and its model registry.
 
+    Build one with `Gateway.open` (jobs that log runs and move aliases) or
+    `Gateway.reader` (downloads for scoring). Every request is bounded by the
+    `tracking:` settings; a server that does not answer raises `TrackingUnavailable`.
+    """
 
-def log_run_outputs(client: MlflowClient, run_id: str, *, metrics: dict[str, float],
-                    texts: dict[str, str]) -> None:
-    """Add metrics and text artifacts to a finished run (for example the gate and drift)."""
-    for key, value in metrics.items():
-        client.log_metric(run_id, key, value)
-    for path, text in texts.items():
-        client.log_text(run_id, text, path)
+    def __init__(self, uri: str, settings: TrackingSettings) -> None:
+        quiet_logging()
+        bound_http_waits(settings)
+        self.uri, self.settings = uri, settings
+        _point_mlflow_at(uri)
+        self.client = MlflowClient(uri, uri)
+        self.experiment = ""
 
+    @classmethod
+    def open(cls, workspace: Workspace, settings: TrackingSettings, experiment: str) -> Gateway:
+        """Point MLflow at the workspace (or MLFLOW_TRACKING_URI) and select the experiment.
 
-def run_text(client: MlflowClient, run_id: str, path: str) -> str | None:
-    """A text artifact of a run, or None when absent."""
-    try:
-        local = client.download_artifacts(run_id, path, tempfile.mkdtemp(prefix="partnerscore-"))
-    except (mlflow.exceptions.MlflowException, OSError):
-        return None
-    return Path(local).read_text("utf-8")
+        Raises:
+            TrackingUnavailable: when a tracking server does not answer within the bound
+                set by `settings`.
+        """
+        uri = workspace.tracking_uri()
+        bound_http_waits(settings)
+        check_reachable(uri, settings)
+        if uri.startswith("sqlite:") and not workspace.mlflow_db.exists():
+            _create_database(workspace)
+        gateway = cls(uri, settings)
+        with pinned(uri), gateway.bounded():
+            if gateway.client.get_experiment_by_name(experiment) is None:
+                location = workspace.artifacts.as_uri() if uri.startswith("sqlite:") else None
+                gateway.client.create_experiment(experiment, artifact_location=location)
+        gateway.experiment = experiment
+        return gateway
 
+    @classmethod
+    def reader(cls, uri: str, settings: TrackingSettings | None = None) -> Gateway:
+        """A gateway for reading registered models only: creates nothing.
 
-def versions(client: MlflowClient, name: str) -> list[dict[str, Any]]:
-    """Every registered version with aliases, tags and its run's key metrics, newest first."""
-    try:
-        model = client.get_registered_model(name)
-    except mlflow.exceptions.MlflowException:
-        return []
-    aliases: dict[str, list[str]] = {}
-    for alias, version in (model.aliases or {}).items():
-        aliases.setdefault(str(version), []).append(alias)
-    rows = []
-    for mv in client.search_model_versions(f"name='{name}'"):
-        metrics = client.get_run(mv.run_id).data.metrics if mv.run_id else {}
-        rows.append({"version": str(mv.version), "aliases": sorted(aliases.get(str(mv.version), [])),
-                     "created": mv.creation_timestamp, "run_id": mv.run_id, "tags": dict(mv.tags),
-                     "metrics": dict(metrics)})
-    return sorted(rows, key=lambda r: -int(r["version"]))
+        Without `settings`, MLflow's own MLFLOW_HTTP_REQUEST_* variables bound the waits
+        where the user set them, else the shipped defaults do.
 
+        Raises:
+            TrackingUnavailable: when a tracking server does not answer in time.
+            BundleError: when `uri` is a SQLite registry that does not exist.
+        """
+        if settings is None:
+            bound_http_waits(TrackingSettings(), override=False)
+            settings = _settings_in_force()
+        bound_http_waits(settings)
+        check_reachable(uri, settings)
+        if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+            raise BundleError(f"there is no model registry at {uri}")
+        return cls(uri, settings)
 
-def gate_history(client: MlflowClient, name: str) -> list[dict[str, Any]]:
-    """Every recorded promotion decision, oldest first, from the versions' gate tags."""
-    rows = []
-    for v in sorted(versions(client, name), key=lambda r: int(r["version"])):
-        tags = v["tags"]
-        if "gate.passed" not in tags:
-            continue
-        champion = json.loads(tags.get("gate.champion") or "{}")
-        challenger = json.loads(tags.get("gate.challenger") or "{}")
-        rows.append({"version": v["version"], "passed": tags["gate.passed"] == "true",
-                     "champion": champion, "challenger": challenger,
-                     "reason": tags.get("gate.reason", "")})
-    return rows
+    def bounded(self) -> contextlib.AbstractContextManager[None]:
+        """Requests inside raise `TrackingUnavailable` when the server stops answering."""
+        return unavailable_as_error(self.uri, self.settings)
+
+    # Runs -------------------------------------------------------------------------
+
+    def log_training_run(self, *, params: dict[str, Any], metrics: dict[str, float],
+                         tags: dict[str, str], dataset: pd.DataFrame, dataset_source: str,
+                         artifacts: Path, bundle: Path, example: pd.DataFrame,
+                         config: Config) -> tuple[str, str]:
+        """Log one training run with its model; returns (run id, model URI)."""
+        with pinned(self.uri):
+            mlflow.set_experiment(self.experiment or config.model.experiment)
+            with mlflow.start_run(tags=tags) as run:
+                mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+                mlflow.log_metrics(metrics)
+                data = from_pandas(dataset, source=dataset_source,
+                                   targets=config.role("label"), name="labelled-proposals")
+                mlflow.log_input(data, context="training")
+                mlflow.log_artifacts(str(artifacts))
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    info = mlflow.pyfunc.log_model(
+                        name="model", python_model=str(SERVING_CODE),
+                        artifacts={"bundle": str(bundle)},
+                        code_paths=[str(p) for p in PACKAGE_DIRS], signature=signature(config),
+                        input_example=example, pip_requirements=requirements())
+                return run.info.run_id, info.model_uri
+
+    def log_run_outputs(self, run_id: str, *, metrics: dict[str, float],
+                        texts: dict[str, str]) -> None:
+        """Add metrics and text artifacts to a finished run (for example the gate and drift)."""
+        for key, value in metrics.items():
+            self.client.log_metric(run_id, key, value)
+        for path, text in texts.items():
+            self.client.log_text(run_id, text, path)
+
+    def run_text(self, run_id: str, path: str) -> str | None:
+        """A text artifact of a run, or None when absent."""
+        try:
+            with tempfile.TemporaryDirectory(prefix="partnerscore-") as tmp:
+                local = self.client.download_artifacts(run_id, path, tmp)
+                return Path(local).read_text("utf-8")
+        except (mlflow.exceptions.MlflowException, OSError):
+            return None
+
+    # Registry ---------------------------------------------------------------------
+
+    def register(self, name: str, model_uri: str, run_id: str,
+                 tags: dict[str, str]) -> RegisteredVersion:
+        """Create a new registered version of `name` with descriptive tags."""
+        try:
+            self.client.get_registered_model(name)
+        except mlflow.exceptions.MlflowException:
+            self.client.create_registered_model(name, description="partnerscore impact model")
+        # A tracking server requires the logged model's id with a models:/m-... source
+        # (a local SQLite store does not check it).
+        model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+        version = self.client.create_model_version(name, model_uri, run_id=run_id, tags=tags,
+                                                   model_id=model_id)
+        return RegisteredVersion(name, str(version.version), run_id)
+
+    def version_run_id(self, name: str, version: str) -> str | None:
+        """The run that produced a version.
+
+        Raises:
+            NotRegistered: when the registry has no such version.
+        """
+        try:
+            return self.client.get_model_version(name, version).run_id
+        except mlflow.exceptions.MlflowException as exc:
+            raise NotRegistered(f"{name} has no version {version} in the registry at {self.uri}") from exc
+
+    def version_tags(self, name: str, version: str) -> dict[str, str]:
+        """A version's tags."""
+        return dict(self.client.get_model_version(name, version).tags)
+
+    def tag_version(self, name: str, version: str, tags: dict[str, str]) -> None:
+        """Add tags to a registered version."""
+        for key, value in tags.items():
+            self.client.set_model_version_tag(name, version, key, value)
+
+    def alias_version(self, name: str, alias: str) -> str | None:
+        """The version an alias points at, or None."""
+        try:
+            return str(self.client.get_model_version_by_alias(name, alias).version)
+        except mlflow.exceptions.MlflowException:
+            return None
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        """Point an alias at a version."""
+        self.client.set_registered_model_alias(name, alias, version)
+
+    def remove_alias(self, name: str, alias: str) -> None:
+        """Delete an alias if it exists."""
+        with contextlib.suppress(mlflow.exceptions.MlflowException):
+            self.client.delete_registered_model_alias(name, alias)
+
+    def versions(self, name: str) -> list[VersionSummary]:
+        """Every registered version with aliases, tags and its run's metrics, newest first."""
+        try:
+            model = self.client.get_registered_model(name)
+        except mlflow.exceptions.MlflowException:
+            return []
+        aliases: dict[str, list[str]] = {}
+        for alias, version in (model.aliases or {}).items():
+            aliases.setdefault(str(version), []).append(alias)
+        rows = []
+        for mv in self.client.search_model_versions(f"name='{name}'"):
+            metrics = self.client.get_run(mv.run_id).data.metrics if mv.run_id else {}
+            rows.append(VersionSummary(str(mv.version), sorted(aliases.get(str(mv.version), [])),
+                                       mv.creation_timestamp, mv.run_id, dict(mv.tags),
+                                       dict(metrics)))
+        return sorted(rows, key=lambda r: -int(r.version))
+
+    def gate_history(self, name: str) -> list[GateRecord]:
+        """Every recorded promotion decision, oldest first, from the versions' gate tags."""
+        records = [v.gate for v in sorted(self.versions(name), key=lambda r: int(r.version))]
+        return [r for r in records if r is not None]
+
+    def resolve_alias(self, model_uri: str) -> str | None:
+        """The version a `models:/NAME@ALIAS` URI points at now, or None for other URIs."""
+        name, sep, alias = model_uri.removeprefix("models:/").partition("@")
+        if not model_uri.startswith("models:/") or not sep:
+            return None
+        return self.alias_version(name, alias)
+
+    def download_bundle(self, model_uri: str, into: Path) -> Path:
+        """Fetch a registered model's bundle artifact (files only, pickle disabled); returns its directory.
+
+        The bundle is not loaded here: `bundle.load_bundle` verifies it first.
+
+        Raises:
+            BundleError: when the registry has no such model or version.
+            TrackingUnavailable: when a tracking server does not answer in time.
+        """
+        try:
+            with pinned(self.uri), pickle_disabled(), self.bounded():
+                local = mlflow.artifacts.download_artifacts(
+                    artifact_uri=model_uri, dst_path=str(into), tracking_uri=self.uri,
+                    registry_uri=self.uri)
+        except mlflow.exceptions.MlflowException as exc:
+            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+                raise BundleError(f"{model_uri}: not in the registry at {self.uri} ({exc.message})") from exc
+            raise
+        return Path(local) / "artifacts" / "bundle"

@@ -62,7 +62,7 @@ class PartnerscoreModel(PythonModel):
                                    labelled=False)
         top = int((params or {}).get("top", self.bundle.config.scoring.top_reasons))
         batch = score_batch(self.bundle, proposals, top=top)
-        return pd.DataFrame(batch.proposals)
+        return pd.DataFrame([p.to_json() for p in batch.proposals])
 
 
 mlflow.models.set_model(PartnerscoreModel())

@@ -13,6 +13,7 @@ cluster (`spark://host:7077`) whose executors have partnerscore installed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -23,8 +24,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from model.config import TrackingSettings
 from model.validation import ContractError, Problem, cell_text
-from pipelines.report.formats import COLUMNS, flag_text, reason_text
+from model.wording import flag_text, reason_text
+from pipelines.report.formats import COLUMNS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -33,18 +36,20 @@ if TYPE_CHECKING:
 # flag values are declared as text (flag_text prints them as text); `rank` is left out
 # because the model ranks within each batch it sees.
 RESULT_TYPE = (
-    "proposal_id string, partner_name string, impact_probability double, score long, "
+    "proposal_id string, partner_name string, impact_probability double, "
+    "impact_interval array<double>, score long, "
     "grade string, reasons_for array<struct<label: string, points: double>>, "
     "reasons_against array<struct<label: string, points: double>>, "
     "flags array<struct<feature: string, kind: string, value: string>>"
 )
 OUTPUT_SCHEMA = ("rank long, proposal_id string, partner_name string, impact_probability double, "
-                 "score long, grade string, reasons_for string, reasons_against string, flags string")
+                 "impact_low double, impact_high double, score long, grade string, "
+                 "reasons_for string, reasons_against string, flags string, provisional boolean")
 _ROW, _RAW_NAME, _RESULT = "_partnerscore_row", "_partnerscore_raw_name", "_partnerscore_result"
 
 
 def score_parquet(model_uri: str, input_path: Path, output_path: Path, master: str = "local[2]", *,
-                  tracking_uri: str | None = None) -> int:
+                  tracking_uri: str | None = None, tracking: TrackingSettings | None = None) -> int:
     """Score every proposal of a Parquet table on Spark and write the ranked rows as Parquet.
 
     The output directory holds the columns of `partnerscore predict --format csv`
@@ -57,6 +62,7 @@ def score_parquet(model_uri: str, input_path: Path, output_path: Path, master: s
         output_path: the Parquet directory to write.
         master: the Spark master when no session is active: `local[N]` or a cluster URL.
         tracking_uri: the registry to fetch the model from (default: MLflow's current URI).
+        tracking: bounds on the waits for a tracking server (default: the shipped settings).
 
     Returns:
         The number of proposals scored.
@@ -68,15 +74,16 @@ def score_parquet(model_uri: str, input_path: Path, output_path: Path, master: s
     import mlflow
 
     from pipelines.storage.bundle import load_bundle
-    from pipelines.tracking import gateway as tracking
+    from pipelines.tracking.gateway import Gateway
 
     if not input_path.exists():
         raise ContractError([Problem(None, None, str(input_path), "a Parquet file or directory")])
     uri = tracking_uri or mlflow.get_tracking_uri()
     with tempfile.TemporaryDirectory(prefix="partnerscore-spark-") as tmp:
-        with mlflow_pinned(uri):
-            bundle_dir = tracking.download_bundle(model_uri, Path(tmp), tracking_uri=uri)
-        config = load_bundle(bundle_dir).config  # verifies the bundle before Spark loads it
+        bundle_dir = Gateway.reader(uri, tracking).download_bundle(
+            model_uri, Path(tmp))
+        bundle = load_bundle(bundle_dir)  # verified before Spark loads it
+        config, provisional = bundle.config, bundle.training.provisional
         model_dir = bundle_dir.parent.parent
         spark, owned = session(master)
         staging = output_path.parent / f".{output_path.name}.spark.tmp"
@@ -85,7 +92,7 @@ def score_parquet(model_uri: str, input_path: Path, output_path: Path, master: s
             proposals = _model_input(spark.read.parquet(str(input_path)), model_dir, str(input_path))
             scored = _scored(spark, proposals, model_dir, config.roles.get("name"))
             count = scored.count()
-            _ranked(spark, scored).write.parquet(str(staging))
+            _ranked(spark, scored, provisional).write.parquet(str(staging))
             scored.unpersist()
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -95,33 +102,6 @@ def score_parquet(model_uri: str, input_path: Path, output_path: Path, master: s
                 spark.stop()
         _publish(staging, output_path)
     return count
-
-
-@contextlib.contextmanager
-def mlflow_pinned(uri: str) -> Iterator[None]:
-    """MLflow's tracking and registry URIs set to `uri` for the duration, then restored.
-
-    MLflow 3.17 resolves `models:/` URIs against its process-wide URIs and ignores the
-    `registry_uri` given to `download_artifacts`; setting them also sets environment
-    variables, which are restored too.
-    """
-    import mlflow
-
-    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-    saved = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    saved_env = {name: os.environ.get(name) for name in names}
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(saved[0])
-        mlflow.set_registry_uri(saved[1])
-        for name, value in saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def session(master: str) -> tuple[SparkSession, bool]:
@@ -201,15 +181,16 @@ def _quiet(logger: str) -> Iterator[None]:
         log.setLevel(level)
 
 
-def _ranked(spark: SparkSession, scored: DataFrame) -> DataFrame:
+def _ranked(spark: SparkSession, scored: DataFrame, provisional: bool) -> DataFrame:
     """Best first over the whole table, ties in input order, as the CSV output's rows."""
     from pyspark.sql import functions as F
 
     ordered = scored.orderBy(F.col(f"{_RESULT}.impact_probability").desc(), F.col(_ROW).asc())
-    return spark.createDataFrame(ordered.rdd.zipWithIndex().map(flat_row), OUTPUT_SCHEMA)
+    rows = ordered.rdd.zipWithIndex().map(functools.partial(flat_row, provisional=provisional))
+    return spark.createDataFrame(rows, OUTPUT_SCHEMA)
 
 
-def flat_row(pair: tuple[Any, int]) -> tuple[Any, ...]:
+def flat_row(pair: tuple[Any, int], provisional: bool = False) -> tuple[Any, ...]:
     """One output row, in `pipelines.report.formats.COLUMNS` order, from (scored row, position).
 
     MLflow converts a struct's text field with numpy, which turns a missing partner
@@ -219,7 +200,9 @@ def flat_row(pair: tuple[Any, int]) -> tuple[Any, ...]:
     row, position = pair
     result = row[_RESULT].asDict(recursive=True)
     name = result["partner_name"] if cell_text(row[_RAW_NAME]) is not None else None
-    values = {**result, "rank": position + 1, "partner_name": name,
+    low, high = result.get("impact_interval") or (None, None)
+    values = {**result, "rank": position + 1, "partner_name": name, "impact_low": low,
+              "impact_high": high, "provisional": provisional,
               "reasons_for": reason_text(result["reasons_for"] or []),
               "reasons_against": reason_text(result["reasons_against"] or []),
               "flags": flag_text(result["flags"] or [])}

@@ -1,0 +1,110 @@
+"""`partnerscore surprises` and the weak-signal lines of `retrain`: improbable alliances in text.
+
+The text ranks the cells strongest first, marks the strong ones, and says how many
+cells were tested and what "by chance" means, so that one striking cell among hundreds
+is read for what it is. `--format json` writes the computation's document as it is.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from model.config import Config
+from model.surprises import Cell
+from model.validation import ContractError, Problem
+from pipelines.cli.console import out
+from pipelines.jobs.surprises import WeakSignals
+from pipelines.report.weak_signals import (
+    SHOWN_BETTER,
+    SHOWN_WORSE,
+    cell_sentence,
+    chance_paragraph,
+    shown_cells,
+)
+from pipelines.settings import Workspace
+
+RETRAIN_SHOWN = 5  # cells listed after a retrain; `partnerscore surprises` lists the rest
+
+
+def _section(title: str, cells: tuple[Cell, ...], limit: int, signals: WeakSignals) -> list[str]:
+    shown = shown_cells(cells, limit)
+    lines = ["", f"{title} ({len(cells)} cells, strongest first)"]
+    lines += [f"{i:>3}. {'STRONG ' if c.strong else ''}{cell_sentence(c, signals)}"
+              for i, c in enumerate(shown, 1)]
+    if not cells:
+        lines.append("  none")
+    elif len(shown) < len(cells):
+        lines.append(f"  ... {len(cells) - len(shown)} more: --format json lists every cell")
+    return lines
+
+
+def surprises_text(signals: WeakSignals) -> list[str]:
+    """The report as lines: what was tested and what chance means, better cells, then worse."""
+    report = signals.report
+    if report is None:
+        return [f"No weak-signal report from {signals.source}: {signals.refused}"]
+    pairs = "; ".join(" × ".join(pair) for pair in signals.settings.pairs)
+    lines = ["Weak signals: pairs of values whose outcomes beat the model's expectations",
+             f"Watched pairs (surprises.pairs in the configuration): {pairs}.",
+             chance_paragraph(signals)]
+    if report.tested == 0:
+        lines.append(f"No cell has {signals.settings.min_rows} proposals or more: nothing was "
+                     "tested (label more periods, or lower surprises.min_rows).")
+        return lines
+    strong = len(report.strong) + sum(c.strong for c in report.worse)
+    lines.append(f"{strong} strong cell{'s' * (strong != 1)} among {report.tested} tested.")
+    lines += _section("Better than expected", report.cells, SHOWN_BETTER, signals)
+    lines += _section("Worse than expected", report.worse, SHOWN_WORSE, signals)
+    return lines
+
+
+def retrain_lines(signals: WeakSignals | None) -> list[str]:
+    """`retrain`'s brief "Weak signals this period": strong cells, then cells worth watching."""
+    if signals is None:
+        return []
+    head = "Weak signals this period"
+    if signals.report is None:
+        return [f"{head}: none computed ({signals.refused})"]
+    tested, watched = signals.report.tested, signals.watched()
+    lines = [f"{head} ({tested} cells tested over the store; details: partnerscore surprises):"]
+    lines += [f"  {'STRONG' if c.strong else 'watch'}: {cell_sentence(c, signals)}"
+              for c in watched[:RETRAIN_SHOWN]]
+    if not watched:
+        lines.append(f"  none: no cell is rarer than about once by chance among {tested} tested")
+    return lines
+
+
+def print_lines(lines: list[str]) -> None:
+    """Print plain lines, never wrapped nor read as markup (cells hold brackets and long text)."""
+    for line in lines:
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def surprises_command(workspace: Workspace, config: Config, files: list[Path], *, seed: int,
+                      output_format: str) -> None:
+    """`partnerscore surprises`: the weak-signal report of labelled files or the store.
+
+    Raises:
+        ContractError: a bad option or file, or no labelled outcomes anywhere.
+        TrainingRefused: outcomes of one kind only, or too few of either (as `train`).
+    """
+    import pandas as pd
+
+    from pipelines.cli.commands import load_training_data
+    from pipelines.jobs.surprises import find_weak_signals
+
+    if output_format not in ("text", "json"):
+        raise ContractError([Problem(None, "--format", output_format, "text or json")])
+    try:
+        proposals, source = load_training_data(workspace, config, files)
+    except ContractError as exc:
+        if exc.source != "train":  # a file's problems keep the file's name
+            raise
+        raise ContractError(exc.problems, source="surprises") from None
+    assert isinstance(proposals, pd.DataFrame)
+    signals = find_weak_signals(proposals, config, source, seed=seed)
+    if output_format == "json":
+        print(json.dumps(signals.to_json(), indent=2, allow_nan=False))
+    else:
+        print_lines(surprises_text(signals))
