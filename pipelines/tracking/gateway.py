@@ -315,6 +315,7 @@ class Gateway:
             TrackingUnavailable: when a tracking server does not answer within the bound
                 set by `settings`.
         """
+        quiet_logging()  # before the database is created: MLflow logs each migration step
         uri = workspace.tracking_uri()
         bound_http_waits(settings)
         check_reachable(uri, settings)
