@@ -4,12 +4,13 @@ Run: .venv/bin/python bench/train_speed.py [--baseline bd80e5b] [--repeats 5] [-
 
 Measured side by side in one run, on this machine's cores:
 1. end to end: `partnerscore simulate` writes 5,000 labelled rows once; `partnerscore
-   train --format json` then trains on them in a fresh workspace each time, alternately
-   with the baseline revision (extracted read-only with `git archive` into a temporary
-   directory, run with the same Python and PYTHONPATH pointing at it) and with this tree.
-   Twice: with the thread settings left to the libraries, and with OMP_NUM_THREADS=1 as
-   in CI. Medians, the ratio new/baseline, and whether both chose the same model with
-   the same metrics.
+   train --format json` then trains on them in a fresh workspace each time, in turn with
+   the baseline revision (extracted read-only with `git archive` into a temporary
+   directory, run with the same Python and PYTHONPATH pointing at it), with this tree,
+   and with this tree told `model.n_jobs: 1`. Twice: with the thread settings left to
+   the libraries, and with OMP_NUM_THREADS=1 as in CI. Medians, the ratios, and whether
+   this tree's serial and parallel runs agree bit for bit (metrics, backtest and the
+   exported model's arrays).
 2. the rule for small data (`model.parallel.MIN_ROWS_FOR_WORKERS`): `train_model` alone
    at several sizes, in a fresh process each time so that the worker pool starts cold,
    in one process against two workers.
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,22 +38,31 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 SETTINGS = {"library defaults": {}, "OMP_NUM_THREADS=1": {name: "1" for name in THREAD_VARIABLES}}
 COMPARED = ("chosen", "candidates", "metrics", "backtest", "backtest_metrics")
 GOAL = 0.7
+BASELINE, NEW, SERIAL = "baseline", "new", "new, n_jobs=1"
 
 TIME_TRAIN_MODEL = """
-import dataclasses, sys, time
+import sys, time
 from pathlib import Path
-import model.parallel
-from model.training import train_model
+import model.training
+from model.parallel import Workers
 from pipelines.settings import load_config
 from pipelines.storage.readers import load_proposals
 config = load_config()
 proposals = load_proposals(Path(sys.argv[1]), config, labelled=True)
-config = dataclasses.replace(config, model=dataclasses.replace(config.model, n_jobs=int(sys.argv[2])))
-model.parallel.MIN_ROWS_FOR_WORKERS = 0
+n_jobs = int(sys.argv[2])
+model.training.workers_for = lambda data, config: Workers(n_jobs)  # whatever the rule says
 start = time.perf_counter()
-train_model(proposals, config, seed=0)
+model.training.train_model(proposals, config, seed=0)
 print(time.perf_counter() - start)
 """
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A tree to train with, and the configuration file to give it (None: its own)."""
+
+    tree: Path
+    config: Path | None = None
 
 
 def environment(tree: Path, threads: dict[str, str]) -> dict[str, str]:
@@ -70,37 +81,69 @@ def simulate(tree: Path, out: Path, rows: int, seed: int = 0) -> Path:
     return out
 
 
-def train_once(tree: Path, data: Path, scratch: Path,
-               threads: dict[str, str]) -> tuple[float, dict[str, Any]]:
-    """Seconds for one `partnerscore train` in a fresh workspace, and its JSON summary."""
+def serial_config(tree: Path, scratch: Path) -> Path:
+    """The tree's shipped configuration with `model.n_jobs: 1`."""
+    import yaml
+
+    raw = yaml.safe_load((tree / "pipelines" / "conf" / "partnerscore.yaml").read_text("utf-8"))
+    raw["model"]["n_jobs"] = 1
+    path = scratch / "serial.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), "utf-8")
+    return path
+
+
+def train_once(variant: Variant, data: Path, scratch: Path,
+               threads: dict[str, str]) -> tuple[float, dict[str, Any], Path]:
+    """Seconds for one `partnerscore train` in a fresh workspace, its JSON summary, the workspace."""
     workspace = Path(tempfile.mkdtemp(prefix="ws-", dir=scratch))
-    command = [PY, "-m", "pipelines.cli", "--workspace", str(workspace), "train", "--data",
-               str(data), "--format", "json"]
+    config = ["--config", str(variant.config)] if variant.config else []
+    command = [PY, "-m", "pipelines.cli", "--workspace", str(workspace), *config, "train",
+               "--data", str(data), "--format", "json"]
     start = time.perf_counter()
-    done = subprocess.run(command, cwd=tree, env=environment(tree, threads),
+    done = subprocess.run(command, cwd=variant.tree, env=environment(variant.tree, threads),
                           capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
-        raise SystemExit(f"training failed in {tree}:\n{done.stderr[-3000:]}")
-    return seconds, json.loads(done.stdout)
+        raise SystemExit(f"training failed in {variant.tree}:\n{done.stderr[-3000:]}")
+    return seconds, json.loads(done.stdout), workspace
 
 
-def end_to_end(trees: dict[str, Path], data: Path, scratch: Path, repeats: int,
+def exported(workspace: Path) -> tuple[str, dict[str, bytes]]:
+    """The exported champion's description and the bytes of each of its arrays."""
+    import numpy as np
+
+    champion = workspace / "champion"
+    with np.load(champion / "arrays.npz", allow_pickle=False) as arrays:
+        values = {name: arrays[name].tobytes() for name in arrays.files}
+    return (champion / "model.json").read_text("utf-8"), values
+
+
+def same_results(first: tuple[dict[str, Any], Path], second: tuple[dict[str, Any], Path],
+                 *, model: bool) -> bool:
+    """Whether two runs reported the same figures (and, with `model`, exported the same model)."""
+    figures = all(json.dumps(first[0][k], sort_keys=True) == json.dumps(second[0][k], sort_keys=True)
+                  for k in COMPARED)
+    return figures and (not model or exported(first[1]) == exported(second[1]))
+
+
+def end_to_end(variants: dict[str, Variant], data: Path, scratch: Path, repeats: int,
                threads: dict[str, str]) -> dict[str, Any]:
-    """Alternating runs of each tree (the first to run swaps every repeat)."""
-    times: dict[str, list[float]] = {name: [] for name in trees}
-    documents: dict[str, dict[str, Any]] = {}
+    """Runs of every variant in turn; the one that goes first rotates every repeat."""
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    last: dict[str, tuple[dict[str, Any], Path]] = {}
+    names = list(variants)
     for repeat in range(repeats):
-        order = list(trees) if repeat % 2 == 0 else list(reversed(trees))
-        for name in order:
-            seconds, documents[name] = train_once(trees[name], data, scratch, threads)
+        for name in names[repeat % len(names):] + names[:repeat % len(names)]:
+            seconds, document, workspace = train_once(variants[name], data, scratch, threads)
             times[name].append(seconds)
-            print(f"  {name:8s} run {repeat + 1}: {seconds:6.1f} s", flush=True)
+            last[name] = (document, workspace)
+            print(f"  {name:14s} run {repeat + 1}: {seconds:6.1f} s", flush=True)
     medians = {name: statistics.median(t) for name, t in times.items()}
-    same = all(json.dumps(documents["baseline"][k], sort_keys=True)
-               == json.dumps(documents["new"][k], sort_keys=True) for k in COMPARED)
-    return {"times": times, "medians": medians, "ratio": medians["new"] / medians["baseline"],
-            "same_results": same, "chosen": documents["new"]["chosen"]}
+    return {"times": times, "medians": medians, "ratio": medians[NEW] / medians[BASELINE],
+            "parallel_ratio": medians[NEW] / medians[SERIAL],
+            "identical": same_results(last[NEW], last[SERIAL], model=True),
+            "as_baseline": same_results(last[NEW], last[BASELINE], model=False),
+            "chosen": {name: last[name][0]["chosen"] for name in (BASELINE, NEW)}}
 
 
 def size_rule(tree: Path, scratch: Path, sizes: list[int], repeats: int) -> list[dict[str, Any]]:
@@ -154,41 +197,46 @@ def baseline_tree(revision: str, scratch: Path) -> Path:
     return tree
 
 
-def report(args: argparse.Namespace, results: dict[str, dict[str, Any]],
-           sizes: list[dict[str, Any]], load: tuple[list[float], list[float]],
-           capacity: tuple[float, float]) -> str:
-    """The results file in Markdown."""
+def _machine(load: tuple[list[float], list[float]], capacity: tuple[float, float]) -> str:
     import joblib
 
+    def avg(x: list[float]) -> str:
+        return " ".join(f"{v:.1f}" for v in x)
+
+    return (f"Machine: {joblib.cpu_count()} cores ({platform.machine()}), Python "
+            f"{platform.python_version()}; load average {avg(load[0])} at the start, "
+            f"{avg(load[1])} at the end. The machine is shared: two CPU-bound processes ran "
+            f"four equal tasks {capacity[0]:.2f}x / {capacity[1]:.2f}x as fast as one process "
+            "at the start / end (2.0 = two free cores).")
+
+
+def report(args: argparse.Namespace, results: dict[str, dict[str, Any]],
+           sizes: list[dict[str, Any]], machine: str) -> str:
+    """The results file in Markdown."""
     lines = ["# Training speed", "",
              f"Command: `{' '.join(['.venv/bin/python', 'bench/train_speed.py', *sys.argv[1:]])}`",
-             "", f"Machine: {joblib.cpu_count()} cores ({platform.processor() or platform.machine()}),"
-             f" Python {platform.python_version()}; load average "
-             f"{' '.join(f'{x:.1f}' for x in load[0])} at the start, "
-             f"{' '.join(f'{x:.1f}' for x in load[1])} at the end. The machine is shared: two "
-             "CPU-bound processes ran four equal tasks "
-             f"{capacity[0]:.2f}x / {capacity[1]:.2f}x as fast as one process at the start / "
-             "end (2.0 = two free cores).",
-             "", f"## `partnerscore train` on {args.rows:,} simulated rows, end to end", "",
-             f"Baseline: revision `{args.baseline}`; new: this tree. {args.repeats} runs each, "
-             "alternating, fresh workspace every run. Goal: new <= "
-             f"{GOAL}x baseline.", "",
-             "| threads | baseline median (s) | new median (s) | new / baseline | goal | "
-             "same model and metrics |", "|---|---|---|---|---|---|"]
+             "", machine, "", f"## `partnerscore train` on {args.rows:,} simulated rows, end to end",
+             "", f"Baseline: revision `{args.baseline}`; new: this tree; {SERIAL}: this tree with "
+             f"`model.n_jobs: 1`. {args.repeats} runs each, in turn, a fresh workspace every run. "
+             f"Goal: new <= {GOAL}x baseline.", "",
+             "| threads | baseline (s) | new (s) | new, n_jobs=1 (s) | new / baseline | goal | "
+             "new / n_jobs=1 | parallel and serial identical | chosen (baseline; new) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for setting, r in results.items():
-        lines.append(f"| {setting} | {r['medians']['baseline']:.1f} | {r['medians']['new']:.1f} "
-                     f"| {r['ratio']:.2f} | {'met' if r['ratio'] <= GOAL else 'not met'} | "
-                     f"{'yes' if r['same_results'] else 'no'} ({r['chosen']}) |")
-    lines += ["", "Every run (seconds):", ""]
+        m = r["medians"]
+        lines.append(f"| {setting} | {m[BASELINE]:.1f} | {m[NEW]:.1f} | {m[SERIAL]:.1f} | "
+                     f"{r['ratio']:.2f} | {'met' if r['ratio'] <= GOAL else 'not met'} | "
+                     f"{r['parallel_ratio']:.2f} | {'yes' if r['identical'] else 'NO'} | "
+                     f"{r['chosen'][BASELINE]}; {r['chosen'][NEW]} |")
+    lines += ["", "Medians; every run (seconds):", ""]
     for setting, r in results.items():
         for name, times in r["times"].items():
             lines.append(f"- {setting}, {name}: {', '.join(f'{t:.1f}' for t in times)}")
     if sizes:
         lines += ["", "## In one process or with two workers, by size", "",
-                  "`train_model` alone (shipped configuration, OMP_NUM_THREADS=1), each time "
-                  "in a fresh process so that the workers start cold; medians of "
-                  f"{args.size_repeats} runs.", "",
-                  "| rows | one process (s) | two workers (s) | workers / one process |",
+                  "`train_model` alone (shipped configuration, OMP_NUM_THREADS=1), each time in "
+                  f"a fresh process so that the workers start cold; medians of {args.size_repeats} "
+                  "runs.", "", "| rows | one process (s) | two workers (s) | workers / one process |",
                   "|---|---|---|---|"]
         lines += [f"| {s['rows']:,} | {s['one_process']:.2f} | {s['two_workers']:.2f} | "
                   f"{s['ratio']:.2f} |" for s in sizes]
@@ -223,23 +271,25 @@ def main() -> None:
     print(f"parallel capacity at the start: {capacity_start:.2f}x (2.0 = two free cores)")
     with tempfile.TemporaryDirectory(prefix="partnerscore-train-speed-") as tmp:
         scratch = Path(tmp)
-        trees = {"baseline": baseline_tree(args.baseline, scratch), "new": args.new.resolve()}
-        data = simulate(trees["new"], scratch / "history.csv", args.rows)
+        new = args.new.resolve()
+        variants = {BASELINE: Variant(baseline_tree(args.baseline, scratch)), NEW: Variant(new),
+                    SERIAL: Variant(new, serial_config(new, scratch))}
+        data = simulate(new, scratch / "history.csv", args.rows)
         results = {}
         for setting, threads in (SETTINGS.items() if args.repeats else ()):
             print(f"partnerscore train, {args.rows} rows, {setting}:", flush=True)
-            results[setting] = end_to_end(trees, data, scratch, args.repeats, threads)
-            r = results[setting]
-            print(f"  medians: baseline {r['medians']['baseline']:.1f} s, new "
-                  f"{r['medians']['new']:.1f} s, ratio {r['ratio']:.2f} (goal <= {GOAL}); "
-                  f"same model and metrics: {r['same_results']}", flush=True)
+            r = results[setting] = end_to_end(variants, data, scratch, args.repeats, threads)
+            print("  medians: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["medians"].items())
+                  + f"; new / baseline {r['ratio']:.2f} (goal <= {GOAL}); new / n_jobs=1 "
+                  f"{r['parallel_ratio']:.2f}; parallel and serial identical: {r['identical']}",
+                  flush=True)
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
         print("train_model, one process vs two workers (cold):", flush=True)
-        by_size = size_rule(trees["new"], scratch, sizes, args.size_repeats) if sizes else []
+        by_size = size_rule(new, scratch, sizes, args.size_repeats) if sizes else []
     load_end, capacity_end = list(os.getloadavg()), parallel_capacity()
     print(f"parallel capacity at the end: {capacity_end:.2f}x")
-    text = report(args, results, by_size, (load_start, load_end), (capacity_start, capacity_end))
-    write_report(args.output, text)
+    machine = _machine((load_start, load_end), (capacity_start, capacity_end))
+    write_report(args.output, report(args, results, by_size, machine))
     print(f"wrote {args.output}")
 
 

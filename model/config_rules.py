@@ -213,5 +213,10 @@ def read_options(raw: Mapping[str, Any], rules: Mapping[str, Rule], key: str,
 
 
 def join(key: str, name: str) -> str:
-    """The dotted key of option `name` inside `key` (`model` + `cv_folds`)."""
+    """The dotted key of option `name` inside `key` (`model` + `cv_folds`). A name a reader
+    could not see as typed (empty, blank at either end, with a line break or other control
+    character) is shown quoted, so that every problem stays on one line."""
+    name = str(name)
+    if not name or not name.isprintable() or name.strip() != name:
+        name = repr(name)
     return f"{key}.{name}" if key else name

@@ -24,10 +24,11 @@ from model.progress import NO_PROGRESS, Progress
 Task = tuple[Callable[..., Any], tuple[Any, ...]]
 
 # Worker start-up (a fresh interpreter importing numpy, pandas and scikit-learn) costs
-# about 2 s of CPU per worker, which the fits must repay. Measured end to end
-# (bench/results/train_speed.md), training on fewer rows than this is faster in-process
-# on 2 cores: a full training at 1,000 rows took about as long either way, and below
-# it the workers lose.
+# 2-4 s of CPU per worker, which the fits must repay. Measured with `train_model` on 2
+# cores and a cold pool (bench/results/train_speed.md): two workers took 0.75-0.84x the
+# time of one process at 1,000-2,000 rows, 0.85-1.04x at 600 rows, and 2.5x at 120-300
+# rows. Below this many rows training stays in this process; `model.training.workers_for`
+# also keeps it here on little data, where only one candidate is cross-validated.
 MIN_ROWS_FOR_WORKERS = 1000
 
 

@@ -165,15 +165,28 @@ def train_model(proposals: pd.DataFrame, config: Config, *, seed: int = 0,
         TrainingRefused: when every proposal has the same outcome.
     """
     data = prepare(proposals, config)
-    workers = Workers.for_rows(len(data.y), config.model.n_jobs)
+    workers = workers_for(data, config)
     with single_threaded():
         return _train(data, config, seed, workers, progress)
+
+
+def workers_for(data: TrainingData, config: Config) -> Workers:
+    """The worker processes for training on `data`: none on little data, where only the
+    safest candidate is cross-validated (a few quick fits), nor where their start-up
+    would cost more than they save (`model.parallel.MIN_ROWS_FOR_WORKERS`)."""
+    if data.scarcer < config.model.comfortable_positives:
+        return SERIAL
+    return Workers.for_rows(len(data.y), config.model.n_jobs)
 
 
 def start_workers(proposals: pd.DataFrame, config: Config) -> None:
     """Start, in the background, the worker processes `train_model` will use on these
     proposals (none on small data), so that their start-up overlaps the caller's work."""
-    Workers.for_rows(len(proposals), config.model.n_jobs).start()
+    try:
+        data = prepare(proposals, config)
+    except TrainingRefused:  # train_model says why, and needs no workers to say it
+        return
+    workers_for(data, config).start()
 
 
 def _train(data: TrainingData, config: Config, seed: int, workers: Workers,
@@ -269,4 +282,4 @@ def check_choice(best: CandidateResult, data: TrainingData, config: Config, seed
                          np.array(done[:refits]) if refits else None)
 
 
-__all__ = ["TrainingRefused", "TrainingResult", "start_workers", "train_model"]
+__all__ = ["TrainingRefused", "TrainingResult", "start_workers", "train_model", "workers_for"]

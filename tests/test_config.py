@@ -403,3 +403,12 @@ def test_arbitrary_values_anywhere_give_a_configuration_error(keys: list[str], v
         assert error.problems
         for problem in error.problems:
             assert PROBLEM.match(problem), problem
+
+
+@pytest.mark.parametrize("name", ["\n", "", " roles", "tab\there"])
+def test_an_unreadable_option_name_is_quoted_so_the_problem_stays_on_one_line(name: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config(mutated({"roles": {**SHIPPED["roles"], name: 0}}))
+    (problem,) = raised.value.problems
+    assert problem == f"roles.{name!r}: unknown option; " + problem.split("; ", 1)[1]
+    assert "\n" not in problem and PROBLEM.match(problem)

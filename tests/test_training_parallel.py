@@ -17,7 +17,8 @@ import pytest
 import model.parallel
 from model.config import Config
 from model.parallel import MIN_ROWS_FOR_WORKERS, Workers, worker_count
-from model.training import TrainingResult, train_model
+from model.selection import TrainingData
+from model.training import TrainingResult, train_model, workers_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,7 +41,7 @@ def _figures(result: TrainingResult) -> str:
                  result.backtest_metrics, result.importance, result.reliability))
 
 
-@pytest.mark.parametrize("kind", ["logistic", "boosted_trees"])
+@pytest.mark.parametrize("kind", ["bayes_logistic", "logistic", "boosted_trees"])
 def test_workers_train_the_same_model_bit_for_bit(history: pd.DataFrame, config: Config,
                                                   kind: str,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
@@ -83,6 +84,20 @@ def test_worker_count_follows_n_jobs_and_data_size() -> None:
     assert worker_count(3) == 3
     assert Workers.for_rows(MIN_ROWS_FOR_WORKERS - 1, 4).n_jobs == 1
     assert Workers.for_rows(MIN_ROWS_FOR_WORKERS, 4).n_jobs == 4
+
+
+def test_scarce_outcomes_keep_training_in_process_however_many_rows(config: Config) -> None:
+    two = dataclasses.replace(config, model=dataclasses.replace(config.model, n_jobs=2))
+    rows = 2 * MIN_ROWS_FOR_WORKERS
+    comfortable = config.model.comfortable_positives
+
+    def data(positives: int) -> TrainingData:
+        y = np.r_[np.ones(positives), np.zeros(rows - positives)]
+        return TrainingData(pd.DataFrame(index=range(rows)), y, np.ones(rows),
+                            np.full(rows, "2025-01"))
+
+    assert workers_for(data(comfortable - 1), two).n_jobs == 1
+    assert workers_for(data(comfortable), two).n_jobs == 2
 
 
 def test_results_come_back_in_task_order_whatever_finishes_first() -> None:
