@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from quality import grid_points, markdown_table, simulated, validated
-from results_file import write_report
+from results_file import publish
 
 from model.bayes import MODEL_ERROR_SD, BayesianLogistic, z_value
 from model.beliefs import Belief, build_prior
@@ -510,10 +510,7 @@ def main(argv: list[str] | None = None) -> None:
     command = " ".join(["OMP_NUM_THREADS=1 .venv/bin/python bench/cold_start.py",
                         *(argv if argv is not None else sys.argv[1:])]).strip()
     text = report(runs, test, command, time.perf_counter() - started)
-    print(text)
-    if output:
-        write_report(output, text)
-        print(f"written to {output}", file=sys.stderr)
+    publish(text, output)
 
 
 if __name__ == "__main__":

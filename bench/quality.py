@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from results_file import write_report
+from results_file import publish
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.pipeline import make_pipeline
@@ -81,11 +81,13 @@ def validated(history: pd.DataFrame, config: Config) -> pd.DataFrame:
     return validate_frame(raw, config, labelled=True)
 
 
-def simulated(rows: int, seed: int, periods: int) -> tuple[pd.DataFrame, np.ndarray]:
-    """`rows` labelled proposals over `periods` trial months, and their true probabilities."""
+def simulated(rows: int, seed: int, periods: int, *,
+              surprises: bool = True) -> tuple[pd.DataFrame, np.ndarray]:
+    """`rows` labelled proposals over `periods` trial months, and their true probabilities
+    (`surprises=False`: without the simulator's planted sector-and-type pairs)."""
     per_period = -(-rows // periods)
     history, truth = simulate_history(SimulationParams(periods=periods, per_period=per_period,
-                                                       seed=seed))
+                                                       seed=seed, surprises=surprises))
     return history.iloc[:rows], truth["true_probability"].to_numpy()[:rows]
 
 
@@ -294,10 +296,7 @@ def main(argv: list[str] | None = None) -> None:
     command = " ".join(["OMP_NUM_THREADS=1 .venv/bin/python bench/quality.py",
                         *(argv if argv is not None else sys.argv[1:])]).strip()
     text = report(runs, bayes, command, time.perf_counter() - started)
-    print(text)
-    if output:
-        write_report(output, text)
-        print(f"written to {output}", file=sys.stderr)
+    publish(text, output)
 
 
 if __name__ == "__main__":

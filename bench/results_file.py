@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 NOTES_MARKER = "<!-- notes: kept when the figures are regenerated -->"
@@ -14,3 +15,11 @@ def write_report(path: Path, text: str) -> None:
         notes = old[old.index(NOTES_MARKER):]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text + ("\n" + notes if notes else ""), "utf-8")
+
+
+def publish(text: str, output: Path | None) -> None:
+    """Print a benchmark's report and, when `output` is set, write it there (`write_report`)."""
+    print(text)
+    if output:
+        write_report(output, text)
+        print(f"written to {output}", file=sys.stderr)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 SCRIPTS = ("predict.py", "quality.py", "cold_start.py", "selection_bias.py", "surprises.py",
-           "train_speed.py", "shap_check.py", "fuzz.py", "kill.py", "serve.py")
+           "pairs.py", "directed_exploration.py", "train_speed.py", "shap_check.py", "fuzz.py",
+           "kill.py", "serve.py")
 
 
 def main() -> int:
@@ -23,7 +24,9 @@ def main() -> int:
             continue
         print(f"== bench/{script}", flush=True)
         args = ["--quick"] if quick and script in ("quality.py", "cold_start.py", "selection_bias.py",
-                                                   "surprises.py", "train_speed.py") else []
+                                                   "surprises.py", "pairs.py",
+                                                   "directed_exploration.py",
+                                                   "train_speed.py") else []
         failed += subprocess.run([sys.executable, str(BENCH / script), *args],
                                  cwd=BENCH.parent).returncode != 0
     return failed

@@ -1,312 +1,318 @@
-"""Selection bias after the trial month: naive retraining against propensity weighting.
+"""Selection bias after the trial month: where propensity weights pay, decided by measurement.
 
-After one accept-everything trial period the team accepts only what the model ranks
-high, so outcomes exist only for accepted proposals. For each seed the simulator draws
-a trial period (every proposal labelled, propensity 1) and then several periods of
-proposals. Three loops retrain after every period on the same proposals and outcomes:
+After one accept-everything trial month the team accepts only what the champion ranks
+high (`model.policy.choose`: the top of the list plus random exploration), so outcomes
+exist only for accepted proposals, each logged with its propensity. For each scenario
+(`selection_scenarios.py`: acceptance on recorded features only; a team member's gut
+feeling, correlated with the outcome, overriding some decisions; a planted cell the trial
+month barely samples) and seed, the simulator draws a trial month and six later months,
+and these loops run on the same proposals and outcomes:
 
-- naive: its own model scores the period, `model.policy.choose` accepts the top ones
-  plus random exploration; only accepted proposals get their outcome, and training
-  sees them with acceptance_propensity 1 (weight 1);
-- weighted: the same with its own model, and each accepted row keeps its propensity,
-  so training weights it by 1 / clip(propensity);
-- reference: every proposal of the same periods labelled (accept-everything), i.e.
-  the data no selection bias touches; the target the weighted loop should approach;
-- random (a diagnostic): as many proposals as the policy accepts, drawn uniformly at
-  random, so as many labels as naive and weighted get but no selection bias. The gap
-  from reference to random is the cost of fewer labels; from random to weighted, the
-  cost of selection that weighting has not undone.
+- none, fit, evaluation: the product's retraining loop under each value of
+  `model.propensity_weights` (propensities ignored; weights in the fits and the
+  evaluation; weights in the evaluation only). After each month: decide with the
+  champion, label the accepted proposals, train a challenger on every labelled month
+  (`train_model`), compare it with the champion on the newest month as `partnerscore
+  retrain` does (the champion as it is, the challenger's procedure retrained without
+  that month; `model.gate.decide`), and promote it when the gate passes;
+- reference: the same loop, but every proposal of every month is labelled
+  (accept-everything data, no selection bias); it decides like the others;
+- oracle: accepts the top `capacity` proposals by their true probability; no model.
+  Two diagnostics beside it: oracle_explore explores like the loops (what exploration
+  costs), oracle_recorded ranks by the part of the true log-odds the recorded features
+  carry (the best any model can learn; the oracle itself in every scenario but gut).
 
-Naive and weighted use separate policy generators seeded alike, so they differ only
-through their models. Frames go through the contract as the CLI reads them (CSV bytes,
-raw strings, `validate_frame`). Every model is scored on one large accept-everything
-test period drawn from another seed.
+Decisions use policy generators seeded alike, so the loops differ only through their
+champions. Frames go through the contract as the CLI reads them (CSV bytes, raw
+strings, `validate_frame`). Each champion is scored on 10,000 accept-everything
+proposals of the scenario drawn from another seed. Real impact captured: accepted
+proposals with real impact over the six months, divided by the oracle's in the same
+seed; expected impact: the same with true probabilities summed.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/selection_bias.py            # full run, writes results
-    OMP_NUM_THREADS=1 .venv/bin/python bench/selection_bias.py --quick    # one seed, nothing written
+    OMP_NUM_THREADS=1 .venv/bin/python bench/selection_bias.py --quick    # two seeds, nothing written
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from results_file import write_report
+from selection_candidates import Pick, picks
+from selection_months import Month, TestSet, simulated_months, test_set, validated
+from selection_report import LOOPS, MODES, ORACLES, report
+from selection_scenarios import SCENARIOS, Scenario, overridden
 
 from model.config import Config
-from model.metrics import brier, expected_calibration_error, roc_auc
+from model.estimators import CandidateSpec
+from model.gate import decide
+from model.metrics import brier, evaluate, roc_auc
 from model.policy import choose
+from model.propensity import scoring_weights
 from model.scorer import ScoringModel
-from model.simulate import SimulationParams, simulate_history
+from model.selection import fit_procedure, prepare
 from model.training import train_model
-from model.validation import validate_frame
-from pipelines.cli.commands import csv_bytes
 from pipelines.settings import load_config
-from pipelines.storage.readers import read_bytes_table
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "selection_bias.md"
-SEEDS, QUICK_SEEDS = (1, 2, 3, 4, 5), (1,)
-TEST_ROWS, TEST_SEED = 10_000, 9_999
-LOOPS = ("naive", "weighted", "reference", "random")
-AUC_TOLERANCE = 0.02  # the weighted loop's AUC may sit at most 2% below the reference's
+SEEDS, QUICK_SEEDS = tuple(range(1, 31)), (1, 2)
 PROPENSITY = "acceptance_propensity"
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The benchmark's shape: period sizes, the decision policy and the training config."""
+    """The benchmark's shape: month sizes, the decision policy and the training config."""
 
     trial_rows: int = 200
     periods: int = 6
     per_period: int = 150
     capacity: int = 40
-    explore_rate: float = 0.15
+    explore_rate: float = 0.1  # the default of `partnerscore decide --explore-rate`
     config: Config = field(default_factory=load_config)
+    candidates: tuple[str, ...] = ()  # the shipped ones, for the candidate check
 
 
 @dataclass
 class Loop:
-    """One retraining loop: its labelled rows (raw strings), policy generator and model."""
+    """One retraining loop: its configuration, labelled months, policy generator, champion."""
 
     name: str
+    config: Config
     labelled: list[pd.DataFrame]
     rng: np.random.Generator
-    model: ScoringModel | None = None
-    captured: int = 0  # accepted proposals with real impact, summed over periods
+    champion: ScoringModel
+    previous: tuple[CandidateSpec, ScoringModel]  # the last challenger: its candidate and model
+    captured: int = 0  # accepted proposals with real impact, summed over the months
+    expected: float = 0.0  # their true probabilities, summed likewise
+    promotions: int = 0
 
 
-@dataclass
+@dataclass(frozen=True)
 class Score:
-    """One model on the test period, with what it was trained on."""
+    """One loop of one scenario and seed after one month."""
 
+    scenario: str
     loop: str
     seed: int
     period: int
     auc: float
     brier: float
-    ece: float
+    captured: int
+    expected: float
     rows: int
     positives: int
-    chosen: str
-    captured: int = 0
-    mean_probability: float = float("nan")  # against the test rate: calibration in the large
+    promotions: int
+    pair_columns: int = -1  # encoded pair-cell columns of the champion (-1: no model)
 
 
-def raw_frame(history: pd.DataFrame) -> pd.DataFrame:
-    """The simulator's frame as the loaders hand it over: CSV bytes read back as strings."""
-    return read_bytes_table(csv_bytes(history), "history.csv")
+def accepted_by(loop: Loop, current: Month, scenario: Scenario,
+                settings: Settings) -> tuple[np.ndarray, np.ndarray]:
+    """The month's accepted proposals (after the overrides, in the gut scenario) and the
+    policy's propensities, which the decision log keeps."""
+    if loop.name in ORACLES:
+        if loop.name == "oracle_explore":
+            return choose(current.probability, settings.capacity, settings.explore_rate, loop.rng)
+        ranking = current.recorded if loop.name == "oracle_recorded" else current.probability
+        top = np.argsort(-ranking, kind="stable")[:settings.capacity]
+        return np.isin(np.arange(len(current.probability)), top), np.ones(len(top))
+    scores = loop.champion.predict_proba(current.typed)
+    accepted, propensity = choose(scores, settings.capacity, settings.explore_rate, loop.rng)
+    return (overridden(accepted, current.feeling) if scenario.overrides else accepted), propensity
 
 
-def simulated_periods(seed: int, settings: Settings) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
-    """The raw trial period and the raw later periods, every proposal labelled."""
-    trial, _ = simulate_history(SimulationParams(periods=1, per_period=settings.trial_rows,
-                                                 seed=seed * 1000, start_period="2025-01"))
-    later, _ = simulate_history(SimulationParams(periods=settings.periods,
-                                                 per_period=settings.per_period,
-                                                 seed=seed * 1000 + 1, start_period="2025-02"))
-    periods = [raw_frame(group) for _, group in later.groupby("trial_period", sort=True)]
-    return raw_frame(trial), periods
+def decide_month(loop: Loop, current: Month, scenario: Scenario, settings: Settings) -> None:
+    """Decide on the month, count what the decisions earned, and label what the loop learns from."""
+    accepted, propensity = accepted_by(loop, current, scenario, settings)
+    loop.captured += int(current.typed["real_impact"].to_numpy()[accepted].sum())
+    loop.expected += float(current.probability[accepted].sum())
+    if loop.name == "reference":
+        loop.labelled.append(current.raw)
+    elif loop.name not in ORACLES:
+        rows = current.raw[accepted].copy()
+        rows[PROPENSITY] = [repr(float(q)) for q in propensity[accepted]]
+        loop.labelled.append(rows)
 
 
-def validated(raw_parts: list[pd.DataFrame], config: Config) -> pd.DataFrame:
-    """Raw labelled parts joined, renumbered like one file's rows, and validated."""
-    raw = pd.concat(raw_parts)
-    raw.index = pd.RangeIndex(2, len(raw) + 2)
-    return validate_frame(raw, config, labelled=True)
+def gate_passes(loop: Loop, proposals: pd.DataFrame, chosen: CandidateSpec, seed: int) -> bool:
+    """The gate of `partnerscore retrain`: the champion as it is against the challenger's
+    procedure retrained without the newest month, on that month, weighted as configured."""
+    config = loop.config
+    is_newest = (proposals["trial_period"] == proposals["trial_period"].max()).to_numpy()
+    past, newest = proposals[~is_newest], proposals[is_newest]
+    # The procedure retrained without the newest month is last month's challenger when
+    # the candidate is the same: the same rows and seed give the same model, bit for bit.
+    without_newest = (loop.previous[1] if loop.previous[0] == chosen
+                      else fit_procedure(chosen, prepare(past, config), config, seed)[0])
+    y, w = newest["real_impact"].to_numpy(float), scoring_weights(newest, config)
+    m = config.model
+    champion, challenger = (evaluate(y, model.predict_proba(newest), w, k=m.precision_at_k,
+                                     bootstrap=m.bootstrap_samples, seed=seed)
+                            for model in (loop.champion, without_newest))
+    return decide(champion, challenger, config.gate).passed
 
 
-def fit(loop: Loop, settings: Settings, seed: int, test: pd.DataFrame, period: int) -> Score:
-    """Retrain the loop's model on its labelled rows and score it on the test period."""
-    train = validated(loop.labelled, settings.config)
-    result = train_model(train, settings.config, seed=seed)
-    loop.model = result.model
-    y, p = test["real_impact"].to_numpy(float), result.model.predict_proba(test)
+def retrain(loop: Loop, seed: int) -> None:
+    """Train a challenger on every labelled month and promote it when the gate passes."""
+    proposals = validated(loop.labelled, loop.config)
+    result = train_model(proposals, loop.config, seed=seed)
+    if gate_passes(loop, proposals, result.chosen, seed):
+        loop.champion = result.model
+        loop.promotions += 1
+    loop.previous = (result.chosen, result.model)
+
+
+def score(loop: Loop, scenario: Scenario, seed: int, period: int, test: TestSet) -> Score:
+    """The loop's champion on the test set, with what the loop earned and learned so far."""
+    p = test.probability if loop.name in ORACLES else loop.champion.predict_proba(test.proposals)
+    if loop.name == "oracle_recorded":  # a ranking, not a probability: no Brier score
+        p = 1 / (1 + np.exp(-test.recorded))
     w = np.ones_like(p)
-    return Score(loop.name, seed, period, roc_auc(y, p, w), brier(y, p, w),
-                 expected_calibration_error(y, p, w), len(train),
-                 int(train["real_impact"].sum()), result.chosen.name, loop.captured, float(p.mean()))
+    brier_score = float("nan") if loop.name == "oracle_recorded" else brier(test.y, p, w)
+    labelled = pd.concat(loop.labelled)
+    encoder = loop.champion.encoder
+    pairs = len(encoder.columns_) - getattr(encoder, "main_width_", len(encoder.columns_))
+    return Score(scenario.name, loop.name, seed, period, roc_auc(test.y, p, w), brier_score,
+                 loop.captured, loop.expected, len(labelled),
+                 int((labelled["real_impact"] == "true").sum()), loop.promotions,
+                 -1 if loop.name in ORACLES else pairs)
 
 
-def decide(loop: Loop, period_raw: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    """The period's accepted proposals, as labelled raw rows carrying the loop's propensity."""
-    assert loop.model is not None
-    typed = validate_frame(period_raw, settings.config, labelled=True)
-    probability = loop.model.predict_proba(typed)
-    if loop.name == "random":  # every proposal equally likely: uniform propensity, weight 1
-        probability = loop.rng.random(len(probability))
-    accepted, propensity = choose(probability, settings.capacity, settings.explore_rate, loop.rng)
-    rows = period_raw[accepted].copy()
-    rows[PROPENSITY] = "1" if loop.name != "weighted" else [repr(float(q)) for q in propensity[accepted]]
-    loop.captured += int(typed["real_impact"].to_numpy()[accepted].sum())
-    return rows
+def run_seed(scenario: Scenario, seed: int, settings: Settings) -> tuple[list[Score], list[Pick]]:
+    """Every loop over every month of one scenario and seed: a score per loop and month, and
+    the candidate check on the none loop's labelled rows after the last month."""
+    test = test_set(scenario, settings.config)
+    trial, months = simulated_months(scenario, seed, settings, settings.config)
+    first = train_model(trial.typed, settings.config, seed=seed)
+    loops = [Loop(name, dataclasses.replace(settings.config, model=dataclasses.replace(
+                      settings.config.model, propensity_weights=name if name in MODES else "none")),
+                  [trial.raw], np.random.default_rng([seed, 7]), first.model,
+                  (first.chosen, first.model)) for name in LOOPS]
+    scores = [score(loop, scenario, seed, 0, test) for loop in loops]
+    for index, current in enumerate(months, start=1):
+        for loop in loops:
+            decide_month(loop, current, scenario, settings)
+            if loop.name not in ORACLES:
+                retrain(loop, seed)
+            scores.append(score(loop, scenario, seed, index, test))
+    none = next(loop for loop in loops if loop.name == "none")
+    return scores, picks(validated(none.labelled, none.config), none.config, settings.candidates,
+                         test, scenario.name, seed)
 
 
-def run_seed(seed: int, settings: Settings, test: pd.DataFrame) -> list[Score]:
-    """The three loops over every period of one seed; a score per loop and period."""
-    trial, periods = simulated_periods(seed, settings)
-    loops = {name: Loop(name, [trial], np.random.default_rng([seed, 7])) for name in LOOPS}
-    first = fit(loops["naive"], settings, seed, test, 0)
-    scores = [dataclasses.replace(first, loop=name) for name in LOOPS]
-    for loop in loops.values():
-        loop.model = loops["naive"].model
-    for index, period_raw in enumerate(periods, start=1):
-        for loop in loops.values():
-            loop.labelled.append(period_raw if loop.name == "reference"
-                                 else decide(loop, period_raw, settings))
-            scores.append(fit(loop, settings, seed, test, index))
-        print(f"seed {seed} period {index}: " + ", ".join(
-            f"{s.loop} AUC {s.auc:.3f} Brier {s.brier:.4f} ECE {s.ece:.4f}"
-            for s in scores[-len(LOOPS):]),
-            file=sys.stderr, flush=True)
-    return scores
-
-
-def median_of(scores: list[Score], loop: str, period: int, attribute: str) -> float:
-    """Median over seeds of one figure of one loop after one period."""
-    return float(np.median([getattr(s, attribute) for s in scores
-                            if s.loop == loop and s.period == period]))
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    """A GitHub-flavoured markdown table."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
-
-
-def final_rows(scores: list[Score], last: int) -> list[list[str]]:
-    """One row per loop after the last period: seed medians and the ratio to the reference."""
-    reference_auc = median_of(scores, "reference", last, "auc")
-    rows = []
-    for loop in LOOPS:
-        figures = {a: median_of(scores, loop, last, a)
-                   for a in ("auc", "brier", "ece", "mean_probability", "rows", "positives",
-                             "captured")}
-        rows.append([loop, f"{figures['auc']:.4f}", f"{figures['auc'] / reference_auc:.3f}",
-                     f"{figures['brier']:.4f}", f"{figures['ece']:.4f}",
-                     f"{figures['mean_probability']:.4f}", f"{figures['rows']:.0f}",
-                     f"{figures['positives']:.0f}",
-                     "-" if loop == "reference" else f"{figures['captured']:.0f}"])
-    return rows
-
-
-def period_rows(scores: list[Score], periods: int) -> list[list[str]]:
-    """One row per period: AUC / Brier / ECE seed medians of every loop."""
-    return [[str(period), *(" / ".join(f"{median_of(scores, loop, period, a):.{d}f}"
-                                       for a, d in (("auc", 3), ("brier", 4), ("ece", 4)))
-                            for loop in LOOPS)]
-            for period in range(periods + 1)]
-
-
-def seed_rows(scores: list[Score], last: int) -> list[list[str]]:
-    """One row per seed and loop after the last period, with the chosen candidate."""
-    return [[str(s.seed), s.loop, f"{s.auc:.4f}", f"{s.brier:.4f}", f"{s.ece:.4f}", str(s.rows),
-             str(s.positives), s.chosen] for s in scores if s.period == last]
-
-
-def verdict(scores: list[Score], last: int) -> tuple[bool, bool, str]:
-    """(AUC goal met, calibration goal met, a sentence stating both from the seed medians)."""
-    auc = {loop: median_of(scores, loop, last, "auc") for loop in LOOPS}
-    ratio = auc["weighted"] / auc["reference"]
-    auc_met = ratio >= 1 - AUC_TOLERANCE
-    better = {a: median_of(scores, "weighted", last, a) < median_of(scores, "naive", last, a)
-              for a in ("brier", "ece")}
-    calibration_met = all(better.values())
-    text = (f"AUC goal (weighted ≥ {1 - AUC_TOLERANCE:.2f} × reference): "
-            f"{'met' if auc_met else 'NOT met'} ({ratio:.3f}). Calibration goal (weighted below "
-            f"naive on Brier and ECE): {'met' if calibration_met else 'NOT met'} "
-            f"(Brier {'yes' if better['brier'] else 'no'}, ECE {'yes' if better['ece'] else 'no'}).")
-    return auc_met, calibration_met, text
-
-
-def report(scores: list[Score], settings: Settings, test_rate: float, bayes: float,
-           command: str, seconds: float) -> str:
-    """The figures as markdown: command, set-up, verdict, final, per-period and per-seed tables."""
-    last, seeds = settings.periods, sorted({s.seed for s in scores})
-    share = settings.capacity / settings.per_period
-    return "\n\n".join([
-        "# Selection bias: naive retraining against propensity weighting", f"Command: `{command}`",
-        f"Seeds {', '.join(map(str, seeds))} (figures are medians over seeds). Trial period: "
-        f"{settings.trial_rows} proposals, all labelled. Then {settings.periods} periods of "
-        f"{settings.per_period} proposals; each loop accepts {settings.capacity} ({share:.0%}) with "
-        f"explore rate {settings.explore_rate} and retrains. Propensity clip "
-        f"{settings.config.model.propensity_clip}; cv_repeats {settings.config.model.cv_repeats}. "
-        f"Test: {TEST_ROWS:,} accept-everything proposals (simulator seed {TEST_SEED}), Bayes AUC "
-        f"{bayes:.4f}. Whole benchmark: {seconds / 60:.1f} min on {os.cpu_count()} cores.",
-        verdict(scores, last)[2],
-        f"After period {last}:",
-        markdown_table(["loop", "AUC", "÷ reference AUC", "Brier", "ECE",
-                        f"mean probability (test rate {test_rate:.4f})", "labelled rows",
-                        "positives", "real impact captured"], final_rows(scores, last)),
-        "Per period (0 = the trial-period model, shared by all loops), AUC / Brier / ECE:",
-        markdown_table(["period", *LOOPS], period_rows(scores, last)),
-        "Per seed after the last period:",
-        markdown_table(["seed", "loop", "AUC", "Brier", "ECE", "rows", "positives", "chosen"],
-                       seed_rows(scores, last)),
-        "*real impact captured*: accepted proposals with real impact over all periods after the "
-        "trial (what the loop's decisions earned). *reference* labels every proposal of the same "
-        "periods, so it also has about "
-        f"{settings.per_period / settings.capacity:.1f}× more labelled rows per period.",
-    ]) + "\n"
-
-
+def _task(arguments: tuple[Scenario, int, Settings]) -> tuple[list[Score], list[Pick], float]:
+    scenario, seed, settings = arguments
+    started, cpu = time.perf_counter(), time.process_time()
+    scores, chosen = run_seed(scenario, seed, settings)
+    cpu = time.process_time() - cpu
+    final = {s.loop: s for s in scores if s.period == settings.periods}
+    print(f"{scenario.name} seed {seed} ({time.perf_counter() - started:.0f} s, CPU {cpu:.0f} s): "
+          "real impact " + ", ".join(f"{name} {s.captured}" for name, s in final.items()),
+          file=sys.stderr, flush=True)
+    return scores, chosen, cpu
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one seed; nothing written")
+    parser.add_argument("--quick", action="store_true", help="two seeds; nothing written")
     parser.add_argument("--seeds", type=int, nargs="+", help="simulator seeds")
+    parser.add_argument("--scenarios", nargs="+", choices=[s.name for s in SCENARIOS],
+                        help="scenarios to run (default: all)")
     parser.add_argument("--capacity", type=int, default=Settings.capacity,
-                        help="proposals accepted per period")
+                        help="proposals accepted per month")
     parser.add_argument("--explore-rate", type=float, default=Settings.explore_rate,
                         help="chance that each accepted place goes to a random proposal")
     parser.add_argument("--clip", type=float, help="propensity clip (default: the config's)")
-    parser.add_argument("--cv-repeats", type=int, default=1, help="CV repeats when training")
+    parser.add_argument("--jobs", type=int, default=2, help="processes running seeds side by side")
     parser.add_argument("--config", type=Path, help="partnerscore configuration")
+    parser.add_argument("--save-scores", type=Path, help="also write every score to this JSON file")
+    parser.add_argument("--from-scores", type=Path,
+                        help="report the scores a run saved (--save-scores) instead of running")
     parser.add_argument("--output", type=Path,
                         help=f"results file (default for full runs: {RESULTS.relative_to(ROOT)})")
     return parser.parse_args(argv)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    """The benchmark settings, with a faster training configuration."""
+    """The benchmark settings: the bayes_logistic candidate only, one CV repeat, one process."""
     config = load_config(args.config)
-    model = dataclasses.replace(config.model, cv_repeats=args.cv_repeats, bootstrap_samples=50,
-                                backtest_periods=1)
+    model = dataclasses.replace(config.model, candidates=("bayes_logistic",), cv_repeats=1,
+                                bootstrap_samples=20, backtest_periods=1, n_jobs=1)
     if args.clip is not None:
         model = dataclasses.replace(model, propensity_clip=args.clip)
     return Settings(capacity=args.capacity, explore_rate=args.explore_rate,
-                    config=dataclasses.replace(config, model=model))
+                    config=dataclasses.replace(config, model=model),
+                    candidates=config.model.candidates)
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished run: every score, the command that ran it, its duration, whether it was
+    the full default run (whose figures go to the results file)."""
+
+    scores: list[Score]
+    picks: list[Pick]
+    command: str
+    seconds: float
+    full: bool
+    cpu_seconds: float = float("nan")  # summed over the processes
+
+    def save(self, path: Path) -> None:
+        """Write the run as JSON (`--from-scores` reports it again without rerunning)."""
+        path.write_text(json.dumps({**dataclasses.asdict(self)}), "utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> Run:
+        """A run saved by `save`."""
+        data = json.loads(path.read_text("utf-8"))
+        return cls([Score(**s) for s in data.pop("scores")],
+                   [Pick(**p) for p in data.pop("picks", [])], **data)
+
+
+def run(args: argparse.Namespace, argv: list[str] | None, settings: Settings,
+        scenarios: list[Scenario]) -> Run:
+    """Every scenario and seed, side by side in `args.jobs` processes."""
+    custom = (args.quick or args.seeds or args.scenarios or args.clip is not None or args.config
+              or args.capacity != Settings.capacity or args.explore_rate != Settings.explore_rate)
+    seeds = args.seeds or (QUICK_SEEDS if args.quick else SEEDS)
+    started = time.perf_counter()
+    tasks = [(scenario, seed, settings) for scenario in scenarios for seed in seeds]
+    with ProcessPoolExecutor(max(1, args.jobs)) as pool:
+        parts = list(pool.map(_task, tasks))
+    scores = [s for part, _, _ in parts for s in part]
+    given = argv if argv is not None else sys.argv[1:]
+    kept = [a for i, a in enumerate(given)  # saving the scores changes no figure
+            if a != "--save-scores" and (i == 0 or given[i - 1] != "--save-scores")]
+    command = " ".join(["OMP_NUM_THREADS=1 .venv/bin/python bench/selection_bias.py", *kept])
+    return Run(scores, [p for _, part, _ in parts for p in part], command,
+               time.perf_counter() - started, not custom, sum(cpu for _, _, cpu in parts))
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the benchmark, print the tables and write them (full runs) to the results file."""
+    """Run the benchmark (or reload a saved run), print the tables and write them (full
+    runs) to the results file."""
     args = parse(argv)
-    custom = (args.quick or args.seeds or args.clip is not None or args.config
-              or args.capacity != Settings.capacity or args.explore_rate != Settings.explore_rate
-              or args.cv_repeats != 1)
-    output = args.output or (None if custom else RESULTS)
     settings = settings_from(args)
-    started = time.perf_counter()
-    history, truth = simulate_history(SimulationParams(periods=1, per_period=TEST_ROWS,
-                                                       seed=TEST_SEED))
-    test = validated([raw_frame(history)], settings.config)
-    y = test["real_impact"].to_numpy(float)
-    bayes = roc_auc(y, truth["true_probability"].to_numpy(), np.ones_like(y))
-    scores = [s for seed in args.seeds or (QUICK_SEEDS if args.quick else SEEDS)
-              for s in run_seed(seed, settings, test)]
-    command = " ".join(["OMP_NUM_THREADS=1 .venv/bin/python bench/selection_bias.py",
-                        *(argv if argv is not None else sys.argv[1:])]).strip()
-    text = report(scores, settings, float(y.mean()), bayes, command, time.perf_counter() - started)
+    scenarios = [s for s in SCENARIOS if not args.scenarios or s.name in args.scenarios]
+    done = Run.load(args.from_scores) if args.from_scores else run(args, argv, settings, scenarios)
+    if args.save_scores:
+        done.save(args.save_scores)
+    shipped = load_config(args.config).model.propensity_weights
+    text = report(done.scores, done.picks, settings, scenarios, shipped, done.command,
+                  (done.seconds, done.cpu_seconds), os.cpu_count() or 1)
     print(text)
+    output = args.output or (RESULTS if done.full else None)
     if output:
         write_report(output, text)
         print(f"written to {output}", file=sys.stderr)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from results_file import write_report
+from results_file import publish
 
 from model.config import Config
 from model.selection import prepare
@@ -288,10 +288,7 @@ def main(argv: list[str] | None = None) -> None:
     command = " ".join(["OMP_NUM_THREADS=1 .venv/bin/python bench/surprises.py",
                         *(argv if argv is not None else sys.argv[1:])]).strip()
     text = report(runs, command, time.perf_counter() - started)
-    print(text)
-    if output:
-        write_report(output, text)
-        print(f"written to {output}", file=sys.stderr)
+    publish(text, output)
 
 
 if __name__ == "__main__":

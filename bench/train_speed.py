@@ -1,6 +1,7 @@
 """Training speed: `partnerscore train` before and after training in parallel.
 
 Run: .venv/bin/python bench/train_speed.py [--baseline bd80e5b] [--repeats 5] [--quick]
+     [--threads both|"library defaults"|OMP_NUM_THREADS=1]
 
 Measured side by side in one run, on this machine's cores:
 1. end to end: `partnerscore simulate` writes 5,000 labelled rows once; `partnerscore
@@ -13,7 +14,10 @@ Measured side by side in one run, on this machine's cores:
    exported model's arrays).
 2. the rule for small data (`model.parallel.MIN_ROWS_FOR_WORKERS`): `train_model` alone
    at several sizes, in a fresh process each time so that the worker pool starts cold,
-   in one process against two workers.
+   in one process against two (this process and one worker).
+
+The 1-minute load average is read before every run and reported with the figures:
+other work on the machine slows every variant, the single-process baseline most.
 """
 
 from __future__ import annotations
@@ -130,16 +134,20 @@ def end_to_end(variants: dict[str, Variant], data: Path, scratch: Path, repeats:
                threads: dict[str, str]) -> dict[str, Any]:
     """Runs of every variant in turn; the one that goes first rotates every repeat."""
     times: dict[str, list[float]] = {name: [] for name in variants}
+    loads: list[float] = []
     last: dict[str, tuple[dict[str, Any], Path]] = {}
     names = list(variants)
     for repeat in range(repeats):
         for name in names[repeat % len(names):] + names[:repeat % len(names)]:
+            loads.append(os.getloadavg()[0])
             seconds, document, workspace = train_once(variants[name], data, scratch, threads)
             times[name].append(seconds)
             last[name] = (document, workspace)
-            print(f"  {name:14s} run {repeat + 1}: {seconds:6.1f} s", flush=True)
+            print(f"  {name:14s} run {repeat + 1}: {seconds:6.1f} s (load {loads[-1]:.1f})",
+                  flush=True)
     medians = {name: statistics.median(t) for name, t in times.items()}
     return {"times": times, "medians": medians, "ratio": medians[NEW] / medians[BASELINE],
+            "loads": loads,
             "parallel_ratio": medians[NEW] / medians[SERIAL],
             "identical": same_results(last[NEW], last[SERIAL], model=True),
             "as_baseline": same_results(last[NEW], last[BASELINE], model=False),
@@ -147,7 +155,8 @@ def end_to_end(variants: dict[str, Variant], data: Path, scratch: Path, repeats:
 
 
 def size_rule(tree: Path, scratch: Path, sizes: list[int], repeats: int) -> list[dict[str, Any]]:
-    """`train_model` seconds in one process and with two cold-started workers, by size."""
+    """`train_model` seconds in one process and in two (this one and a cold-started
+    worker), by size."""
     rows = []
     for size in sizes:
         data = simulate(tree, scratch / f"history-{size}.csv", size)
@@ -160,7 +169,7 @@ def size_rule(tree: Path, scratch: Path, sizes: list[int], repeats: int) -> list
                 times[n_jobs].append(float(done.stdout.split()[-1]))
         one, two = statistics.median(times[1]), statistics.median(times[2])
         rows.append({"rows": size, "one_process": one, "two_workers": two, "ratio": two / one})
-        print(f"  {size:5d} rows: one process {one:6.2f} s, two workers {two:6.2f} s "
+        print(f"  {size:5d} rows: one process {one:6.2f} s, two processes {two:6.2f} s "
               f"({two / one:.2f}x)", flush=True)
     return rows
 
@@ -210,6 +219,13 @@ def _machine(load: tuple[list[float], list[float]], capacity: tuple[float, float
             "at the start / end (2.0 = two free cores).")
 
 
+def _loads(results: dict[str, dict[str, Any]]) -> str:
+    """The load averages read before the runs, per thread setting."""
+    parts = [f"{setting}: median {statistics.median(r['loads']):.1f} "
+             f"({min(r['loads']):.1f}-{max(r['loads']):.1f})" for setting, r in results.items()]
+    return "1-minute load average before each run: " + "; ".join(parts) + "."
+
+
 def report(args: argparse.Namespace, results: dict[str, dict[str, Any]],
            sizes: list[dict[str, Any]], machine: str) -> str:
     """The results file in Markdown."""
@@ -218,7 +234,7 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]],
              "", machine, "", f"## `partnerscore train` on {args.rows:,} simulated rows, end to end",
              "", f"Baseline: revision `{args.baseline}`; new: this tree; {SERIAL}: this tree with "
              f"`model.n_jobs: 1`. {args.repeats} runs each, in turn, a fresh workspace every run. "
-             f"Goal: new <= {GOAL}x baseline.", "",
+             f"Goal: new <= {GOAL}x baseline.", "", _loads(results), "",
              "| threads | baseline (s) | new (s) | new, n_jobs=1 (s) | new / baseline | goal | "
              "new / n_jobs=1 | parallel and serial identical | chosen (baseline; new) |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -233,10 +249,11 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]],
         for name, times in r["times"].items():
             lines.append(f"- {setting}, {name}: {', '.join(f'{t:.1f}' for t in times)}")
     if sizes:
-        lines += ["", "## In one process or with two workers, by size", "",
+        lines += ["", "## In one process or two, by size", "",
                   "`train_model` alone (shipped configuration, OMP_NUM_THREADS=1), each time in "
-                  f"a fresh process so that the workers start cold; medians of {args.size_repeats} "
-                  "runs.", "", "| rows | one process (s) | two workers (s) | workers / one process |",
+                  "a fresh process so that the worker starts cold; two processes: this one and "
+                  f"one worker. Medians of {args.size_repeats} runs.", "",
+                  "| rows | one process (s) | two processes (s) | two / one |",
                   "|---|---|---|---|"]
         lines += [f"| {s['rows']:,} | {s['one_process']:.2f} | {s['two_workers']:.2f} | "
                   f"{s['ratio']:.2f} |" for s in sizes]
@@ -253,6 +270,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--sizes", default="120,300,600,1000,2000",
                         help="sizes for the small-data rule ('' to skip)")
     parser.add_argument("--size-repeats", type=int, default=5)
+    parser.add_argument("--threads", choices=["both", *SETTINGS], default="both",
+                        help="thread settings to run end to end (default: both)")
     parser.add_argument("--quick", action="store_true", help="2 runs each, two sizes")
     parser.add_argument("--output", type=Path, default=BENCH / "results" / "train_speed.md")
     args = parser.parse_args()
@@ -276,7 +295,8 @@ def main() -> None:
                     SERIAL: Variant(new, serial_config(new, scratch))}
         data = simulate(new, scratch / "history.csv", args.rows)
         results = {}
-        for setting, threads in (SETTINGS.items() if args.repeats else ()):
+        chosen = {k: v for k, v in SETTINGS.items() if args.threads in ("both", k)}
+        for setting, threads in (chosen.items() if args.repeats else ()):
             print(f"partnerscore train, {args.rows} rows, {setting}:", flush=True)
             r = results[setting] = end_to_end(variants, data, scratch, args.repeats, threads)
             print("  medians: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["medians"].items())
@@ -284,7 +304,7 @@ def main() -> None:
                   f"{r['parallel_ratio']:.2f}; parallel and serial identical: {r['identical']}",
                   flush=True)
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-        print("train_model, one process vs two workers (cold):", flush=True)
+        print("train_model, one process vs two (cold worker):", flush=True)
         by_size = size_rule(new, scratch, sizes, args.size_repeats) if sizes else []
     load_end, capacity_end = list(os.getloadavg()), parallel_capacity()
     print(f"parallel capacity at the end: {capacity_end:.2f}x")

@@ -5,6 +5,16 @@ Newton step where a strict belief bounds a sign), with a Laplace approximation o
 posterior: a Gaussian centred on the mode whose covariance is the inverse Hessian.
 The prior is fixed, so its weight fades by itself as outcomes accumulate.
 
+Pairs (`interactions:`): each cell of a watched pair is a column whose prior is
+pooled. Its effect is drawn from a Student-t with `POOL_DF` degrees of freedom around
+zero (a Gaussian whose precision is itself uncertain), whose scale is shared by the
+pair's cells and estimated from the data on the Laplace posterior (`_pooled_mode`).
+A cell's effect thus grows with its own evidence and stays near zero otherwise; where
+no cell matters the shared scale shrinks towards `POOL_MIN_SCALE` and the pair terms
+with it, and one strong cell among many quiet ones escapes the shrinkage its quiet
+neighbours would impose under a single Gaussian. The design is stored as indices for
+the cells (`model.design`), so a Newton step costs about what it costs without pairs.
+
 The fitted model is linear in the encoded columns (`coef_`, `intercept_`), so it
 exports exactly as a `logistic` `ScoringModel`; `covariance_` (intercept first, then
 one row per encoded column) gives every proposal an interval for its probability
@@ -24,7 +34,9 @@ from statistics import NormalDist
 import numpy as np
 
 from model.beliefs import BeliefTarget, Prior, effective_weights
-from model.verdicts import BeliefCheck, LearnedEffect, verdict
+from model.design import Design, standardised
+from model.pairs import SEPARATOR
+from model.verdicts import BeliefCheck, LearnedEffect, LearnedPair, verdict
 
 LEVEL = 0.90
 # Standard deviation, in log-odds, of the gap between a linear model's log-odds and the
@@ -35,6 +47,26 @@ LEVEL = 0.90
 # product's 90% intervals a median coverage of 93-95% from 28 to 5,000 rows (0.5 gave
 # 94-96%, 0.3 fell to 88% at 5,000 rows; bench/results/cold_start.md).
 MODEL_ERROR_SD = 0.4
+# The pooled prior of pair cells (see the module docstring). The degrees of freedom set
+# how heavy its tails are: 1 would let a single lucky cell escape, a Gaussian would
+# shrink a real one among hundreds of quiet ones (3 gave the best log loss at 5,000
+# rows against 1, 2, 10 and 30). The scale starts at `POOL_START` and stays within
+# [POOL_MIN_SCALE, POOL_MAX_SCALE]; the rounds stop when a round moves no coefficient
+# by more than `POOL_TOLERANCE` log-odds, or after `POOL_ROUNDS`. `POOL_PSEUDO_CELLS`:
+# a pair of a dozen small cells can set its scale on one lucky cell, which then looks
+# "clear". Measured on 10 histories of 5,000 rows with no planted pair: 2 with a false
+# clear cell without pseudo-cells, 1 with one, none with 2, but 2 also learned the
+# planted cells much more slowly (segments 42% off instead of 19%): 1 is the compromise
+# (bench/results/pairs.md).
+POOL_DF = 3.0
+POOL_START = 0.35
+POOL_MIN_SCALE = 0.02
+POOL_MAX_SCALE = 3.0
+POOL_TOLERANCE = 2e-2
+POOL_ROUNDS = 50
+POOL_PSEUDO_CELLS = 1.0
+PAIRS_SHOWN = 12  # learned pair cells kept with a training: a screen's worth
+PAIR_NOTABLE = 0.1  # log-odds: a term below this (odds x1.1) changes no decision
 
 
 def z_value(level: float) -> float:
@@ -93,9 +125,10 @@ class BayesianLogistic:
         Kish's effective sample size so that weighting never adds evidence.
         """
         w = effective_weights(len(y), sample_weight)
-        Z = self._standardise(X)
-        theta, hessian, self.n_iter_ = _posterior_mode(Z, np.asarray(y, dtype=float), w,
-                                                       self.prior, self.max_iter)
+        Z = standardised(X, self.prior.center, self.prior.unit,
+                         [(start, stop) for _, start, stop in self.prior.pooled])
+        theta, hessian, self.scale_, self.n_iter_ = _pooled_mode(
+            Z, np.asarray(y, dtype=float), w, self.prior, self.max_iter)
         self.theta_ = theta
         self.std_covariance_ = np.linalg.inv(hessian)
         transform = self._to_raw()
@@ -103,10 +136,6 @@ class BayesianLogistic:
         self.intercept_, self.coef_ = float(raw[0]), raw[1:]
         self.covariance_ = transform @ self.std_covariance_ @ transform.T
         return self
-
-    def _standardise(self, X: np.ndarray) -> np.ndarray:
-        """[1, (x - center) / unit]: the design the prior speaks about."""
-        return np.column_stack([np.ones(len(X)), (X - self.prior.center) / self.prior.unit])
 
     def _to_raw(self) -> np.ndarray:
         """The linear map from standardised (intercept, coefficients) to raw ones."""
@@ -151,6 +180,28 @@ class BayesianLogistic:
                                          "raises" if low > 0 else "lowers"))
         return sorted(out, key=lambda e: -abs(e.effect))
 
+    def pair_effects(self, X: np.ndarray, y: np.ndarray, *, limit: int = PAIRS_SHOWN,
+                     weights: np.ndarray | None = None) -> list[LearnedPair]:
+        """The pair cells the model sets apart, largest term first: those whose interval
+        excludes zero, then the others whose term reaches `PAIR_NOTABLE`, `limit` in all
+        (X, y, weights: the training rows, for each cell's rows and real impacts)."""
+        w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+        sd = np.sqrt(np.diag(self.std_covariance_)[1:])
+        half = z_value(self.level) * sd
+        cells = []
+        for name, start, stop in self.prior.pooled:
+            first, second = name.split(SEPARATOR)
+            for j in range(start, stop):
+                inside = X[:, j] > 0
+                a, b = self.prior.columns[j].split("=", 1)[1].split(SEPARATOR)
+                effect = float(self.theta_[1 + j])
+                cells.append(LearnedPair((first, second), (a, b), int(inside.sum()),
+                                         float(w[inside] @ y[inside]), effect,
+                                         effect - half[j], effect + half[j]))
+        cells = [c for c in cells if c.clear or abs(c.effect) >= PAIR_NOTABLE]
+        cells.sort(key=lambda c: (not c.clear, -abs(c.effect)))
+        return sorted(cells[:limit], key=lambda c: -c.effect)
+
     def _effect(self, target: BeliefTarget) -> tuple[float, float, float]:
         """(effect, low, high) of a target's contrast under the posterior."""
         effect = float(target.contrast @ self.theta_[1:])
@@ -169,41 +220,114 @@ class BayesianLogistic:
                            scale=target.scale, believed_effect=target.believed_effect)
 
 
-def _posterior_mode(Z: np.ndarray, y: np.ndarray, w: np.ndarray, prior: Prior,
-                    max_iter: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Projected Newton with step halving on the negative log posterior.
+def _pooled_mode(Z: Design, y: np.ndarray, w: np.ndarray, prior: Prior,
+                 max_iter: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The posterior mode with each pair's prior scale estimated from the data.
 
-    Returns the mode, the Hessian there and the number of iterations.
+    Each round updates every pooled cell's expected precision under the Student-t prior,
+    E[lambda] = (df + 1) / (df + (mode^2 + v) / s^2), where v is the cell's Laplace
+    variance given the other coefficients (1 / the Hessian's diagonal: the full inverse
+    would cost more than the rest of the round), then the pair's shared scale by MacKay's
+    evidence update, s^2 = sum(E[lambda] * mode^2) / (sum(1 - v / prior variance) + k):
+    the cells the outcomes determine count, the others do not, and `POOL_PSEUDO_CELLS`
+    = k cells with no effect keep a pair of a dozen small cells from setting its scale
+    on one lucky cell. Unlike the plain EM update,
+    this lets the scale shrink quickly where no cell stands out, instead of lingering at
+    its start (measured: no loss against no pair terms at 300 and 1,000 rows). Then one
+    Newton step moves towards the mode for those scales. Once a round moves no
+    coefficient by more than `POOL_TOLERANCE` log-odds, the mode is found exactly for the
+    last scales. Returns the mode, the Hessian there, the prior scale of every column
+    (intercept excluded) and the Newton iterations used.
     """
-    mean = np.r_[prior.intercept_mean, prior.mean]
-    precision = 1.0 / np.r_[prior.intercept_scale, prior.scale] ** 2
-    lower = np.r_[-np.inf, np.where(prior.sign > 0, 0.0, -np.inf)]
-    upper = np.r_[np.inf, np.where(prior.sign < 0, 0.0, np.inf)]
-
-    def objective(theta: np.ndarray) -> float:
-        return _neg_log_posterior(theta, Z, y, w, mean, precision)
-
-    theta = np.clip(mean, lower, upper)
-    loss, iterations = objective(theta), 0
-    while iterations < max_iter:
+    posterior = _Posterior(Z, y, w, prior)
+    scale = np.asarray(prior.scale, dtype=float).copy()
+    theta, iterations = posterior.mode(posterior.start(), scale, max_iter)
+    shared = {name: POOL_START for name, _, _ in prior.pooled}
+    for _ in range(POOL_ROUNDS if prior.pooled else 0):
+        variance = 1.0 / np.diag(posterior.hessian(theta, scale))[1:]
+        for name, start, stop in prior.pooled:
+            mode2, v = theta[1 + start:1 + stop] ** 2, variance[start:stop]
+            expected = (POOL_DF + 1) / (POOL_DF + (mode2 + v) / shared[name] ** 2)
+            determined = np.clip(1.0 - v / scale[start:stop] ** 2, 0.0, 1.0)
+            s2 = float(expected @ mode2) / (float(determined.sum()) + POOL_PSEUDO_CELLS)
+            shared[name] = float(np.clip(np.sqrt(s2), POOL_MIN_SCALE, POOL_MAX_SCALE))
+            scale[start:stop] = shared[name] / np.sqrt(expected)
+        updated, _ = posterior.mode(theta, scale, 1)
+        moved, theta = float(np.abs(updated - theta).max()), updated
         iterations += 1
-        gradient, hessian = _gradient_and_hessian(theta, Z, y, w, mean, precision)
-        # A coefficient held at its bound by a strict belief stays out of the step.
-        free = ~(((theta <= lower) & (gradient > 0)) | ((theta >= upper) & (gradient < 0)))
-        step = np.zeros_like(theta)
-        step[free] = np.linalg.solve(hessian[np.ix_(free, free)], gradient[free])
-        updated, loss = _line_search(theta, step, loss, lower, upper, objective)
-        moved, theta = np.abs(updated - theta).max(), updated
-        if moved < 1e-10:
+        if moved < POOL_TOLERANCE:
             break
-    return theta, _gradient_and_hessian(theta, Z, y, w, mean, precision)[1], iterations
+    if prior.pooled:
+        theta, more = posterior.mode(theta, scale, max_iter)
+        iterations += more
+    return theta, posterior.hessian(theta, scale), scale, iterations
 
 
-def _gradient_and_hessian(theta: np.ndarray, Z: np.ndarray, y: np.ndarray, w: np.ndarray,
-                          mean: np.ndarray, precision: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    p = _sigmoid(Z @ theta)
-    gradient = Z.T @ (w * (p - y)) + precision * (theta - mean)
-    return gradient, (Z.T * (w * p * (1 - p))) @ Z + np.diag(precision)
+class _Posterior:
+    """The negative log posterior of a logistic model under a Gaussian prior whose scales
+    may change between calls; the likelihood's gradient and Hessian are computed once per
+    point (the costly part) and reused."""
+
+    def __init__(self, Z: Design, y: np.ndarray, w: np.ndarray, prior: Prior) -> None:
+        self.Z, self.y, self.w = Z, y, w
+        self.mean = np.r_[prior.intercept_mean, prior.mean]
+        self.intercept_scale = prior.intercept_scale
+        self.lower = np.r_[-np.inf, np.where(prior.sign > 0, 0.0, -np.inf)]
+        self.upper = np.r_[np.inf, np.where(prior.sign < 0, 0.0, np.inf)]
+        self._at: np.ndarray | None = None
+        self._likelihood: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0))
+
+    def start(self) -> np.ndarray:
+        """The prior mean, within the strict beliefs' bounds."""
+        return np.clip(self.mean, self.lower, self.upper)
+
+    def precision(self, scale: np.ndarray) -> np.ndarray:
+        """The prior precision of the intercept and of each column."""
+        return 1.0 / np.r_[self.intercept_scale, scale] ** 2
+
+    def likelihood(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Gradient and Hessian of the negative log likelihood at theta."""
+        if self._at is None or not np.array_equal(self._at, theta):
+            p = _sigmoid(self.Z.dot(theta))
+            self._likelihood = (self.Z.t_dot(self.w * (p - self.y)),
+                                self.Z.gram(self.w * p * (1 - p)))
+            self._at = theta.copy()
+        return self._likelihood
+
+    def hessian(self, theta: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """The negative log posterior's Hessian at theta."""
+        return self.likelihood(theta)[1] + np.diag(self.precision(scale))
+
+    def loss(self, theta: np.ndarray, precision: np.ndarray) -> float:
+        """The negative log posterior at theta (up to a constant)."""
+        eta = self.Z.dot(theta)
+        likelihood = float(self.w @ (np.logaddexp(0.0, eta) - self.y * eta))
+        return likelihood + 0.5 * float(precision @ (theta - self.mean) ** 2)
+
+    def mode(self, theta: np.ndarray, scale: np.ndarray, max_iter: int) -> tuple[np.ndarray, int]:
+        """Projected Newton with step halving from theta, at most `max_iter` steps.
+
+        Returns the point reached and the number of steps taken.
+        """
+        precision = self.precision(scale)
+        theta = np.clip(theta, self.lower, self.upper)
+        loss, iterations = self.loss(theta, precision), 0
+        while iterations < max_iter:
+            iterations += 1
+            gradient, hessian = self.likelihood(theta)
+            gradient = gradient + precision * (theta - self.mean)
+            hessian = hessian + np.diag(precision)
+            # A coefficient held at its bound by a strict belief stays out of the step.
+            free = ~(((theta <= self.lower) & (gradient > 0))
+                     | ((theta >= self.upper) & (gradient < 0)))
+            step = np.zeros_like(theta)
+            step[free] = np.linalg.solve(hessian[np.ix_(free, free)], gradient[free])
+            updated, loss = _line_search(theta, step, loss, self.lower, self.upper,
+                                         lambda t: self.loss(t, precision))
+            moved, theta = np.abs(updated - theta).max(), updated
+            if moved < 1e-10:
+                break
+        return theta, iterations
 
 
 def _line_search(theta: np.ndarray, step: np.ndarray, loss: float, lower: np.ndarray,
@@ -218,10 +342,3 @@ def _line_search(theta: np.ndarray, step: np.ndarray, loss: float, lower: np.nda
             return trial, trial_loss
         t /= 2
     return theta, loss
-
-
-def _neg_log_posterior(theta: np.ndarray, Z: np.ndarray, y: np.ndarray, w: np.ndarray,
-                       mean: np.ndarray, precision: np.ndarray) -> float:
-    eta = Z @ theta
-    likelihood = float(w @ (np.logaddexp(0.0, eta) - y * eta))
-    return likelihood + 0.5 * float(precision @ (theta - mean) ** 2)

@@ -46,7 +46,7 @@ UNBELIEVED_SCALE = 0.35
 # The intercept is the log-odds of the average proposal; its prior is centred on the
 # observed base rate, wide, and only keeps it finite when one outcome is very rare.
 INTERCEPT_SCALE = 1.5
-BINARY_KINDS = ("boolean", "category")
+BINARY_KINDS = ("boolean", "category", "pair")
 
 
 @dataclass(frozen=True)
@@ -154,6 +154,15 @@ class Prior:
     intercept_scale: float
     targets: tuple[BeliefTarget, ...] = ()
     others: tuple[BeliefTarget, ...] = ()  # effects nobody stated a direction for
+    pooled: tuple[tuple[str, int, int], ...] = ()  # (pair, first, last + 1) column of each pair
+
+    @property
+    def pooled_columns(self) -> np.ndarray:
+        """Whether each column is a pair's cell, whose prior scale the data sets."""
+        mask = np.zeros(len(self.columns), dtype=bool)
+        for _, start, stop in self.pooled:
+            mask[start:stop] = True
+        return mask
 
 
 def default_beliefs(features: Sequence[Column]) -> tuple[Belief, ...]:
@@ -251,7 +260,10 @@ def build_prior(beliefs: Sequence[Belief], encoder: FeatureEncoder, X: np.ndarra
 
     Columns without a belief (other levels, missing flags, unbelieved features) get a
     zero-mean prior of scale `UNBELIEVED_SCALE`. A level belief whose level was too
-    rare to get its own column is left out (its verdict would have no evidence).
+    rare to get its own column is left out (its verdict would have no evidence). A
+    pair's cells get a zero-mean prior whose scale `model.bayes` estimates from the data
+    (`pooled`); they are not centred, so a cell's term is its own effect, zero for a
+    proposal outside it.
     """
     check_beliefs(beliefs, encoder.features)
     w = effective_weights(len(y), sample_weight)
@@ -273,8 +285,12 @@ def build_prior(beliefs: Sequence[Belief], encoder: FeatureEncoder, X: np.ndarra
                     belief.feature, level, direction,
                     _contrast(j, block, level, center, X.shape[1]), strict=belief.strict,
                     strength=belief.strength, scale=belief.scale, believed_effect=belief.effect))
+    pooled = tuple((spec.name, block.start, block.stop) for spec, block in _blocks(encoder)
+                   if spec.kind == "pair")
+    for _, start, stop in pooled:
+        center[start:stop] = 0.0
     rate = (float(w @ y) + 0.5) / (float(w.sum()) + 1.0)
-    return Prior(columns=tuple(encoder.columns_), center=center,
+    return Prior(columns=tuple(encoder.columns_), center=center, pooled=pooled,
                  unit=column_units(encoder, X, w), mean=mean, scale=scale, sign=sign,
                  intercept_mean=float(np.log(rate / (1 - rate))),
                  intercept_scale=INTERCEPT_SCALE, targets=tuple(targets),
@@ -288,6 +304,8 @@ def _unbelieved(encoder: FeatureEncoder, targets: Sequence[BeliefTarget], center
     believed = {(t.feature, t.level) for t in targets}
     out = []
     for spec, block in _blocks(encoder):
+        if spec.kind == "pair":  # reported as learned pairs, cell by cell
+            continue
         columns: list[tuple[int, str | None]] = [(block.start, None)]
         if spec.kind == "category":
             columns = [(block.start + i, level) for i, level in enumerate(spec.levels)]

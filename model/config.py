@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from model.config_decide import DecideSettings, parse_decide
 from model.config_rules import (
     Flag,
     OneOf,
@@ -122,6 +123,9 @@ class ModelSettings:
     bootstrap_samples: int = 300
     precision_at_k: int = 5
     propensity_clip: float = 0.2
+    # Where 1 / propensity weights apply: fit, evaluation or none. None captured the most
+    # real impact in every scenario of bench/results/selection_bias.md.
+    propensity_weights: str = "none"
     candidates: tuple[str, ...] = ("bayes_logistic", "boosted_trees")
     logistic_c: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0)
     boosted_trees: tuple[Mapping[str, Any], ...] = (
@@ -184,6 +188,7 @@ class Config:
     gate: GateSettings = field(default_factory=GateSettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
     surprises: SurpriseSettings = field(default_factory=_default_surprises)
+    decide: DecideSettings = field(default_factory=DecideSettings)
     digest: str = ""
 
     @property
@@ -201,6 +206,11 @@ class Config:
         return self.roles[role]
 
     @property
+    def interactions(self) -> tuple[tuple[str, str], ...]:
+        """The pairs of features whose combinations are watched and learned (`interactions:`)."""
+        return self.surprises.pairs
+
+    @property
     def beliefs(self) -> tuple[Belief, ...]:
         """The team's beliefs about the features (`model.beliefs.Belief`), from `monotone` and `belief:`."""
         # Imported on use: model.beliefs reads this module's Column.
@@ -210,8 +220,8 @@ class Config:
 
 
 
-TOP_LEVEL = ("version", "roles", "columns", "model", "gate", "tracking", "scoring",
-             "surprises")
+TOP_LEVEL = ("version", "roles", "columns", "interactions", "model", "gate", "tracking",
+             "scoring", "surprises", "decide")
 
 
 
@@ -289,8 +299,10 @@ def parse_config(raw: Any, digest: str = "") -> Config:
     gate = _parse_section(GateSettings, "gate", top.get("gate"), _GATE_RULES, problems)
     tracking = _parse_section(TrackingSettings, "tracking", top.get("tracking"), _TRACKING_RULES,
                               problems)
-    surprises = parse_surprises(top.get("surprises"), declared, problems)
+    surprises = parse_surprises(top.get("surprises"), top.get("interactions"), declared,
+                                problems, listed="interactions" in top)
+    decide = parse_decide(top.get("decide"), problems)
     if problems:
         raise ConfigError(problems)
     return Config(columns=columns, roles=roles, model=model, scoring=scoring, gate=gate,
-                  tracking=tracking, surprises=surprises, digest=digest)
+                  tracking=tracking, surprises=surprises, decide=decide, digest=digest)

@@ -25,6 +25,10 @@ from model.config_rules import (
     unknown,
 )
 
+# Where the 1 / acceptance-propensity weights apply: "fit", the model's fits and its
+# evaluation (cross-validation, backtest, the gate's comparison); "evaluation", the
+# evaluation only; "none", nowhere (bench/results/selection_bias.md measures the three).
+PROPENSITY_WEIGHTS = ("fit", "evaluation", "none")
 _MODEL_RULES: dict[str, Rule] = {
     # MLflow refuses / and : in a model name, and @ would split a models:/NAME@ALIAS address.
     "registered_name": Text(forbidden="/:@"),
@@ -38,6 +42,7 @@ _MODEL_RULES: dict[str, Rule] = {
     "bootstrap_samples": Whole(1),
     "precision_at_k": Whole(1),
     "propensity_clip": Real(0, 1, low_open=True),
+    "propensity_weights": OneOf(PROPENSITY_WEIGHTS),
     "n_jobs": Nullable(Whole(1, also=(-1,)), "all cores"),
     # A 50% interval says little; 99.9% and beyond rests on the far tails of a Laplace
     # approximation nobody measured there.

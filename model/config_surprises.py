@@ -1,9 +1,12 @@
-"""The `surprises:` section: which pairs of features the weak-signal report watches.
+"""The `interactions:` list and the `surprises:` section.
 
-Each pair must name two different declared columns of a category type (closed, open or
-ordinal): a cell is one pair of their values. A pair listed twice, in either order,
-would count its cells twice among those tested, so it is refused. Without `pairs`, the
-default pairs are watched where the configuration declares their columns.
+`interactions:` names the pairs of features whose combinations matter beyond their
+parts: the weak-signal report watches their cells and the bayes model learns a term
+for each cell. Each pair must name two different declared columns of a category type
+(closed, open or ordinal): a cell is one pair of their values. A pair listed twice, in
+either order, would count its cells twice, so it is refused; an empty list watches and
+learns no pair. Without the list, the default pairs are used where the configuration
+declares their columns. `surprises:` sets when a cell is reported or called strong.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from model.config_rules import INVALID, Rule, Whole, listing, mapping, read_opti
 from model.surprises import DEFAULT_PAIRS, WATCHABLE_TYPES, SurpriseSettings, pair_problems
 
 _KEY = "surprises"
+_PAIRS_KEY = "interactions"
 
 
 @dataclass(frozen=True)
@@ -64,12 +68,9 @@ def _pair(raw: Any, key: str, columns: Mapping[str, Column | None],
 
 def _pairs(raw: Any, columns: Mapping[str, Column | None],
            problems: list[str]) -> tuple[tuple[str, str], ...] | None:
-    key = f"{_KEY}.pairs"
+    key = _PAIRS_KEY
     items = listing(raw, key, problems, "a list of pairs of column names")
     if items is None:
-        return None
-    if not items:
-        problems.append(f"{key}: expected at least one pair of column names, got []")
         return None
     pairs: list[tuple[str, str]] = []
     for i, item in enumerate(items):
@@ -81,17 +82,16 @@ def _pairs(raw: Any, columns: Mapping[str, Column | None],
     return tuple(pairs)
 
 
-def parse_surprises(raw: Any, columns: Mapping[str, Column | None],
-                    problems: list[str]) -> SurpriseSettings:
-    """The `surprises:` section, checked against the declared columns; problems are added."""
+def parse_surprises(raw: Any, interactions: Any, columns: Mapping[str, Column | None],
+                    problems: list[str], *, listed: bool = True) -> SurpriseSettings:
+    """The `surprises:` section and the `interactions:` list (`listed`: present in the
+    file), checked against the declared columns; problems are added."""
     section = mapping(raw, _KEY, problems)
-    unknown(section, SurpriseSettings.__dataclass_fields__, _KEY, problems)
+    unknown(section, _RULES, _KEY, problems)
     options: dict[str, Any] = read_options(section, _RULES, _KEY, problems)
-    pairs = _pairs(section.get("pairs"), columns, problems)
+    pairs = _pairs(interactions, columns, problems) if listed else _default_pairs(columns)
     if pairs is not None:
         options["pairs"] = pairs
-    elif "pairs" not in section:
-        options["pairs"] = _default_pairs(columns)
     return SurpriseSettings(**options)
 
 

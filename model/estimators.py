@@ -8,6 +8,12 @@ where the configuration declares a direction). All expose the raw margin in log-
 and convert to the numpy-only `ScoringModel` once calibrated; the two linear ones
 carry the posterior covariance of their coefficients, from which every proposal gets
 an interval.
+
+Pair cells (`interactions:`) are learned by the bayes model alone, under its pooled
+prior: the plain logistic regression has no such prior (one penalty for hundreds of
+cells learns none of them) and trees find combinations by themselves. Those two fit on
+the leading `main_width` columns, and their exported models give the pair columns a
+zero weight (trees never split on them).
 """
 
 from __future__ import annotations
@@ -79,8 +85,14 @@ class MarginModel:
         return self.spec.kind in LINEAR_KINDS
 
     def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray,
-            monotone: np.ndarray, prior: Prior | None = None) -> MarginModel:
-        """Fit on encoded columns (the bayes kind needs the `prior` for them); returns self."""
+            monotone: np.ndarray, prior: Prior | None = None,
+            main_width: int | None = None) -> MarginModel:
+        """Fit on encoded columns (the bayes kind needs the `prior` for them); returns self.
+
+        Kinds other than bayes use only the first `main_width` columns (all by default):
+        the configured features, without the pair cells.
+        """
+        self.width_ = X.shape[1] if main_width is None or self.spec.kind == BAYES else main_width
         if self.spec.kind == BAYES:
             if prior is None:
                 raise ValueError("the bayes_logistic candidate needs a prior (model.beliefs)")
@@ -88,15 +100,27 @@ class MarginModel:
             self.coef_, self.intercept_ = self.posterior_.coef_, self.posterior_.intercept_
             self.covariance_, self.reference_ = self.posterior_.covariance_, prior.center
         elif self.spec.kind == LINEAR:
-            self._fit_linear(X, y, sample_weight, monotone)
+            self._fit_linear(X[:, :self.width_], y, sample_weight, monotone[:self.width_])
+            self._pad(X)
         elif self.spec.kind == TREES:
             self.estimator_ = HistGradientBoostingClassifier(
-                **self.spec.params, monotonic_cst=monotone.tolist(), early_stopping=False,
-                categorical_features=None, random_state=self.seed,
-            ).fit(X, y, sample_weight=sample_weight)
+                **self.spec.params, monotonic_cst=monotone[:self.width_].tolist(),
+                early_stopping=False, categorical_features=None, random_state=self.seed,
+            ).fit(X[:, :self.width_], y, sample_weight=sample_weight)
         else:
             raise ValueError(f"unknown candidate kind {self.spec.kind!r}")
         return self
+
+    def _pad(self, X: np.ndarray) -> None:
+        """Give the columns left out of the fit a zero weight and no posterior spread."""
+        extra = X.shape[1] - self.width_
+        if extra == 0:
+            return
+        self.coef_ = np.r_[self.coef_, np.zeros(extra)]
+        self.reference_ = np.r_[self.reference_, X[:, self.width_:].mean(axis=0)]
+        covariance = np.zeros((X.shape[1] + 1, X.shape[1] + 1))
+        covariance[:self.width_ + 1, :self.width_ + 1] = self.covariance_
+        self.covariance_ = covariance
 
     def _fit_linear(self, X: np.ndarray, y: np.ndarray, w: np.ndarray,
                     monotone: np.ndarray) -> None:
@@ -148,7 +172,7 @@ class MarginModel:
         """Raw log-odds margins."""
         if self.is_linear:
             return np.asarray(X @ self.coef_ + self.intercept_, dtype=float)
-        return np.asarray(self.estimator_.decision_function(X), dtype=float)
+        return np.asarray(self.estimator_.decision_function(X[:, :self.width_]), dtype=float)
 
     def to_scoring_model(self, encoder: FeatureEncoder, X_train: np.ndarray, calibration: Platt,
                          interval: IntervalSettings | None = None) -> ScoringModel:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from model.calibration import sigmoid
 from model.config import Column
+from model.pairs import with_cells
 from model.scorer import ScoringModel
 from model.wording import describe_values
 
@@ -80,8 +81,13 @@ def explain(model: ScoringModel, proposals: pd.DataFrame) -> Explanation:
 
 def reasons(explanation: Explanation, proposals: pd.DataFrame, columns: dict[str, Column],
             top: int) -> list[tuple[list[Reason], list[Reason], list[Reason]]]:
-    """For each proposal: every feature's contribution, its top reasons for and its top against."""
+    """For each proposal: every feature's contribution, its top reasons for and its top against.
+
+    `columns` holds every feature's column, a pair's stand-in included
+    (`FeatureEncoder.described`); a pair's value is the proposal's cell.
+    """
     features = explanation.features
+    proposals = with_cells(proposals, features)
     described = [describe_values(columns[name], _values(proposals, name)) for name in features]
     labels = list(zip(*(d[0] for d in described), strict=True))
     shown = list(zip(*(d[1] for d in described), strict=True))

@@ -8,7 +8,13 @@ explanations be summed back to the proposal's own fields instead of one-hot colu
   `rare_level_min_count` times, plus an `other` column for rare and unseen levels;
 - ordinals: their position in the configured order;
 - booleans and numbers: the value (log1p for skewed counts), the training median
-  where missing, and a missing-value indicator for optional columns.
+  where missing, and a missing-value indicator for optional columns;
+- pairs (`interactions:`), after every configured feature: one column per cell (a
+  value of each of the two columns) met at least `cell_min_count` times (the weak-signal
+  report's `surprises.min_rows`: fewer outcomes say little about a cell), and no
+  `other` column, so a proposal in a rarer or unseen cell has no pair column set.
+  Only the bayes model learns them (`model.estimators`); `main_width_` columns come
+  first, so the other candidates fit on that prefix.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from model.config import Column
+from model.pairs import cell_values, pair_column, pair_name
 
 OTHER = "__other__"
 MISSING = "__missing__"
@@ -31,7 +38,7 @@ class FeatureSpec:
     """How one configured feature is encoded once fitted."""
 
     name: str
-    kind: str  # "category", "ordinal", "boolean" or "numeric"
+    kind: str  # "category", "ordinal", "boolean", "numeric" or "pair"
     levels: tuple[str, ...] = ()  # one-hot levels kept (categories), or the order (ordinals)
     seen: tuple[str, ...] = ()  # every level met in training, for novelty flags
     fill: float = 0.0  # value used where missing, in encoded units
@@ -40,10 +47,13 @@ class FeatureSpec:
     low: float = float("nan")  # training range, in the proposal's own units
     high: float = float("nan")
     monotone: int = 0
+    pair: tuple[str, ...] = ()  # a pair's two columns; `levels` are then its cells
 
     @property
     def columns(self) -> list[str]:
         """Names of the encoded columns this feature produces."""
+        if self.kind == "pair":
+            return [f"{self.name}={cell}" for cell in self.levels]
         if self.kind == "category":
             return [f"{self.name}={level}" for level in (*self.levels, OTHER)]
         return [self.name] + ([f"{self.name}__missing"] if self.indicator else [])
@@ -90,15 +100,28 @@ class FeatureEncoder:
     then `transform` any proposals (unseen levels and missing values never fail).
     """
 
-    def __init__(self, features: Sequence[Column], *, rare_level_min_count: int = 5) -> None:
+    def __init__(self, features: Sequence[Column], *, rare_level_min_count: int = 5,
+                 pairs: Sequence[Sequence[str]] = (), cell_min_count: int = 10) -> None:
         self.features = tuple(features)
         self.rare_level_min_count = rare_level_min_count
+        self.cell_min_count = cell_min_count
+        named = {c.name for c in self.features}
+        self.pairs = tuple((a, b) for a, b in pairs if a in named and b in named)
 
     def fit(self, proposals: pd.DataFrame) -> FeatureEncoder:
-        """Learn levels, fill values and training ranges; returns self."""
-        self.specs_ = tuple(self._fit_one(col, _column(proposals, col.name)) for col in self.features)
+        """Learn levels, cells, fill values and training ranges; returns self."""
+        specs = [self._fit_one(col, _column(proposals, col.name)) for col in self.features]
+        # A pair none of whose cells is common enough has no column, and no reason to give.
+        specs += [spec for spec in (self._fit_pair(pair, proposals) for pair in self.pairs)
+                  if spec.levels]
+        self.specs_ = tuple(specs)
         self._index()
         return self
+
+    def _fit_pair(self, pair: tuple[str, str], proposals: pd.DataFrame) -> FeatureSpec:
+        counts = cell_values(proposals, pair).value_counts()
+        kept = sorted(cell for cell, n in counts.items() if n >= self.cell_min_count)
+        return FeatureSpec(pair_name(pair), "pair", levels=tuple(kept), pair=pair)
 
     def _fit_one(self, column: Column, values: pd.Series) -> FeatureSpec:
         kind = _kind(column)
@@ -144,23 +167,44 @@ class FeatureEncoder:
             cols = spec.columns
             names += cols
             groups += [i] * len(cols)
-            monotone += [spec.monotone] + [0] * (len(cols) - 1)
-            if spec.kind == "category":
-                monotone[-len(cols):] = [0] * len(cols)
+            unsigned = spec.kind in ("category", "pair")
+            monotone += [0 if unsigned else spec.monotone] + [0] * (len(cols) - 1)
         self.columns_ = tuple(names)
+        self.main_width_ = sum(len(s.columns) for s in self.specs_ if s.kind != "pair")
         self.groups_ = np.asarray(groups, dtype=np.int64)
         self.monotone_ = np.asarray(monotone, dtype=np.int64)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
-        """The configured features, in the order explanations use."""
+        """The configured features, then the pairs, in the order explanations use."""
         return tuple(spec.name for spec in self.specs_)
+
+    @property
+    def described(self) -> dict[str, Column]:
+        """Every feature's column by name, a pair's stand-in (`model.pairs.pair_column`) included."""
+        out = {c.name: c for c in self.features}
+        for a, b in self.pairs:
+            column = pair_column(out[a], out[b])
+            out[column.name] = column
+        return out
 
     def transform(self, proposals: pd.DataFrame) -> np.ndarray:
         """Encode proposals as a float matrix with one column per `columns_` entry."""
+        main = [spec for spec in self.specs_ if spec.kind != "pair"]
         blocks = [self._transform_one(spec, col, _column(proposals, spec.name))
-                  for spec, col in zip(self.specs_, self.features, strict=True)]
+                  for spec, col in zip(main, self.features, strict=True)]
+        blocks += [self._transform_pair(spec, proposals) for spec in self.specs_
+                   if spec.kind == "pair"]
         return np.hstack(blocks) if blocks else np.empty((len(proposals), 0))
+
+    @staticmethod
+    def _transform_pair(spec: FeatureSpec, proposals: pd.DataFrame) -> np.ndarray:
+        cells = cell_values(proposals, spec.pair)
+        cols = pd.Index(spec.levels, dtype=object).get_indexer(cells.fillna(MISSING))
+        out = np.zeros((len(proposals), len(spec.levels)))
+        rows = np.flatnonzero(cols >= 0)
+        out[rows, cols[rows]] = 1.0
+        return out
 
     def _transform_one(self, spec: FeatureSpec, column: Column, values: pd.Series) -> np.ndarray:
         n = len(values)
@@ -182,6 +226,8 @@ class FeatureEncoder:
         """Per proposal: novel categories, values outside the training range, missing values."""
         result: list[list[Flag]] = [[] for _ in range(len(proposals))]
         for spec in self.specs_:
+            if spec.kind == "pair":  # its two columns carry the flags
+                continue
             values = _column(proposals, spec.name)
             kinds = self._flag_kinds(spec, values)
             listed = values.tolist()
@@ -210,6 +256,8 @@ class FeatureEncoder:
     def to_dict(self) -> dict[str, Any]:
         """The fitted state as plain JSON-ready data."""
         return {"rare_level_min_count": self.rare_level_min_count,
+                "cell_min_count": self.cell_min_count,
+                "pairs": [list(pair) for pair in self.pairs],
                 "specs": [_spec_to_dict(s) for s in self.specs_]}
 
     @classmethod
@@ -217,8 +265,10 @@ class FeatureEncoder:
         """Rebuild a fitted encoder from `to_dict` output and the configured columns."""
         by_name = {c.name: c for c in features}
         specs = tuple(_spec_from_dict(s) for s in data["specs"])
-        encoder = cls([by_name[s.name] for s in specs],
-                      rare_level_min_count=int(data["rare_level_min_count"]))
+        encoder = cls([by_name[s.name] for s in specs if s.kind != "pair"],
+                      rare_level_min_count=int(data["rare_level_min_count"]),
+                      pairs=[tuple(pair) for pair in data.get("pairs", [])],
+                      cell_min_count=int(data.get("cell_min_count", 10)))
         encoder.specs_ = specs
         encoder._index()
         return encoder
@@ -226,7 +276,7 @@ class FeatureEncoder:
 
 def _spec_to_dict(spec: FeatureSpec) -> dict[str, Any]:
     out = dict(spec.__dict__)
-    out["levels"], out["seen"] = list(spec.levels), list(spec.seen)
+    out["levels"], out["seen"], out["pair"] = list(spec.levels), list(spec.seen), list(spec.pair)
     for key in ("low", "high", "fill"):
         out[key] = None if np.isnan(out[key]) else float(out[key])
     return out
@@ -235,6 +285,7 @@ def _spec_to_dict(spec: FeatureSpec) -> dict[str, Any]:
 def _spec_from_dict(data: dict[str, Any]) -> FeatureSpec:
     values = dict(data)
     values["levels"], values["seen"] = tuple(data["levels"]), tuple(data["seen"])
+    values["pair"] = tuple(data.get("pair", ()))  # bundles saved before pairs have none
     for key in ("low", "high", "fill"):
         values[key] = float("nan") if values[key] is None else float(values[key])
     return FeatureSpec(**values)

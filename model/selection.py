@@ -33,6 +33,7 @@ from model.features import FeatureEncoder
 from model.metrics import log_loss
 from model.parallel import SERIAL, Task, Workers
 from model.progress import NO_PROGRESS, Progress
+from model.propensity import fit_weights, scoring_weights
 from model.scorer import BAYES, TREES, ScoringModel
 
 BAYES_SPEC = CandidateSpec(BAYES)
@@ -40,12 +41,21 @@ BAYES_SPEC = CandidateSpec(BAYES)
 
 @dataclass(frozen=True)
 class TrainingData:
-    """Validated labelled proposals with their outcomes and inverse-propensity weights."""
+    """Validated labelled proposals with their outcomes and inverse-propensity weights.
+
+    `weights` weight the fits; `scoring`, the metrics (`model.propensity`); None: `weights`.
+    """
 
     proposals: pd.DataFrame
     y: np.ndarray
     weights: np.ndarray
     periods: np.ndarray
+    scoring: np.ndarray | None = None
+
+    @property
+    def scoring_weights(self) -> np.ndarray:
+        """The weights of every metric computed on these rows."""
+        return self.weights if self.scoring is None else self.scoring
 
     @property
     def positives(self) -> int:
@@ -90,13 +100,9 @@ def prepare(proposals: pd.DataFrame, config: Config) -> TrainingData:
         raise TrainingRefused(f"all {n} labelled proposals have {outcome}: a model needs both "
                               "outcomes to learn from; label proposals with the other outcome "
                               "and train again")
-    propensity_column = config.roles.get("propensity")
-    propensity = (proposals[propensity_column].to_numpy(dtype=float)
-                  if propensity_column in proposals else np.ones(n))
-    propensity = np.where(np.isfinite(propensity), propensity, 1.0)
-    weights = 1.0 / np.clip(propensity, config.model.propensity_clip, 1.0)
-    return TrainingData(proposals.reset_index(drop=True), y, weights,
-                        proposals[config.role("period")].astype(str).to_numpy())
+    return TrainingData(proposals.reset_index(drop=True), y, fit_weights(proposals, config),
+                        proposals[config.role("period")].astype(str).to_numpy(),
+                        scoring_weights(proposals, config))
 
 
 def n_folds(y: np.ndarray, wanted: int) -> int:
@@ -105,14 +111,20 @@ def n_folds(y: np.ndarray, wanted: int) -> int:
     return max(2, min(wanted, positives, len(y) - positives))
 
 
+def new_encoder(config: Config) -> FeatureEncoder:
+    """An unfitted encoder of the configured features and watched pairs."""
+    return FeatureEncoder(config.features, rare_level_min_count=config.model.rare_level_min_count,
+                          pairs=config.interactions, cell_min_count=config.surprises.min_rows)
+
+
 def fit_margin(spec: CandidateSpec, proposals: pd.DataFrame, y: np.ndarray, w: np.ndarray,
                config: Config, seed: int) -> tuple[FeatureEncoder, MarginModel, np.ndarray]:
     """Fit encoder and candidate on proposals; returns both and the encoded matrix."""
-    encoder = FeatureEncoder(config.features,
-                             rare_level_min_count=config.model.rare_level_min_count)
+    encoder = new_encoder(config)
     X = encoder.fit(proposals).transform(proposals)
     prior = build_prior(config.beliefs, encoder, X, y, w) if spec.kind == BAYES else None
-    model = MarginModel(spec, seed=seed).fit(X, y, w, encoder.monotone_, prior)
+    model = MarginModel(spec, seed=seed).fit(X, y, w, encoder.monotone_, prior,
+                                             encoder.main_width_)
     return encoder, model, X
 
 
@@ -139,26 +151,26 @@ class EncodedFold:
     monotone: np.ndarray
     X_test: np.ndarray
     prior: Prior | None = None  # the beliefs on this fold's columns, for the bayes candidate
+    main_width: int | None = None  # columns before the pair cells (see `model.estimators`)
 
 
 def encode_fold(data: TrainingData, config: Config, train: np.ndarray, test: np.ndarray,
                 with_prior: bool = True) -> EncodedFold:
     """Fit the encoder on the fold's training rows; encode those and its test rows (and,
     `with_prior`, build the beliefs' prior on its columns)."""
-    encoder = FeatureEncoder(config.features,
-                             rare_level_min_count=config.model.rare_level_min_count)
+    encoder = new_encoder(config)
     past = data.proposals.iloc[train]
     X = encoder.fit(past).transform(past)
     y, w = data.y[train], data.weights[train]
     prior = build_prior(config.beliefs, encoder, X, y, w) if with_prior else None
     return EncodedFold(X, y, w, encoder.monotone_, encoder.transform(data.proposals.iloc[test]),
-                       prior)
+                       prior, encoder.main_width_)
 
 
 def fold_margins(spec: CandidateSpec, fold: EncodedFold, seed: int) -> np.ndarray:
     """Margins of the fold's test rows from the candidate fitted on its training rows."""
     model = MarginModel(spec, seed=seed).fit(fold.X, fold.y, fold.weights, fold.monotone,
-                                             fold.prior)
+                                             fold.prior, fold.main_width)
     return model.margin(fold.X_test)
 
 
@@ -219,7 +231,7 @@ def score_candidate(spec: CandidateSpec, margins: np.ndarray,
                     data: TrainingData) -> CandidateResult:
     """A candidate's calibrated, weighted log loss, averaged over the CV repeats."""
     platt = calibration_for(spec, margins, data)
-    losses = [log_loss(data.y, sigmoid(platt.logit(m)), data.weights) for m in margins]
+    losses = [log_loss(data.y, sigmoid(platt.logit(m)), data.scoring_weights) for m in margins]
     return CandidateResult(spec, float(np.mean(losses)), margins)
 
 
@@ -269,8 +281,14 @@ def fit_procedure(spec: CandidateSpec, data: TrainingData, config: Config, seed:
 def fit_final(spec: CandidateSpec, data: TrainingData, config: Config, seed: int,
               oof_margins: np.ndarray | None = None, *, workers: Workers = SERIAL
               ) -> tuple[ScoringModel, MarginModel, np.ndarray]:
-    """`fit_procedure`, also returning the fitted estimator the scoring model was exported from."""
-    if oof_margins is None:
+    """`fit_procedure`, also returning the fitted estimator the scoring model was exported from.
+
+    The bayes candidate is not recalibrated, so it needs no out-of-fold margins: none are
+    computed for it (the margins returned then have no repeat).
+    """
+    if oof_margins is None and spec.kind == BAYES:
+        oof_margins = np.empty((0, len(data.y)))
+    elif oof_margins is None:
         oof_margins = out_of_fold_margins(spec, data, config, repeats=1, seed=seed,
                                           workers=workers)
     encoder, model, X = fit_margin(spec, data.proposals, data.y, data.weights, config, seed)
@@ -283,20 +301,22 @@ def fit_final(spec: CandidateSpec, data: TrainingData, config: Config, seed: int
 def features_only(data: TrainingData, config: Config) -> TrainingData:
     """The same rows with only the columns the model learns from."""
     present = [c.name for c in config.features if c.name in data.proposals]
-    return TrainingData(data.proposals[present], data.y, data.weights, data.periods)
+    return TrainingData(data.proposals[present], data.y, data.weights, data.periods, data.scoring)
 
 
 def subset(data: TrainingData, mask: np.ndarray) -> TrainingData:
     """The rows of `data` selected by a boolean mask."""
     return TrainingData(data.proposals[mask].reset_index(drop=True), data.y[mask],
-                        data.weights[mask], data.periods[mask])
+                        data.weights[mask], data.periods[mask], data.scoring_weights[mask])
 
 
-def summary_row(period: str, y: np.ndarray, p: np.ndarray, **extra: Any) -> dict[str, Any]:
-    """Per-period backtest figures (AUC is missing when the period has one outcome only)."""
+def summary_row(period: str, y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None,
+                **extra: Any) -> dict[str, Any]:
+    """Per-period backtest figures, weighted by `w` (AUC is missing when the period has one
+    outcome only)."""
     from model.metrics import brier, roc_auc
 
-    w = np.ones_like(p)
+    w = np.ones_like(p) if w is None else w
     return {"period": period, "rows": len(y), "positives": int(y.sum()),
             "expected_positives": float(p.sum()), "roc_auc": roc_auc(y, p, w),
             "log_loss": log_loss(y, p, w), "brier": brier(y, p, w), **extra}

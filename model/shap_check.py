@@ -33,6 +33,7 @@ import pandas as pd
 from model.config import Column
 from model.errors import ExplanationMismatch
 from model.explain import Explanation, global_importance
+from model.pairs import with_cells
 from model.scorer import ScoringModel
 
 if TYPE_CHECKING:
@@ -67,10 +68,15 @@ def shap_values(estimator: MarginModel, X: np.ndarray) -> ShapValues:
     else:
         explainer = shap.TreeExplainer(estimator.estimator_, model_output="raw",
                                        feature_perturbation="tree_path_dependent")
-    values = np.asarray(explainer.shap_values(X), dtype=float)
+    # Trees fit on the configured features only (`model.estimators`): the pair columns
+    # after them get no share, as in the exported model. Linear models carry a (zero, for
+    # the plain logistic) weight for every column.
+    width = X.shape[1] if estimator.is_linear else estimator.width_
+    values = np.zeros(X.shape)
+    values[:, :width] = np.asarray(explainer.shap_values(X[:, :width]),
+                                   dtype=float).reshape(len(X), width)
     base = float(np.ravel(explainer.expected_value)[0])
-    return ShapValues(type(explainer).__name__, base, values.reshape(X.shape),
-                      estimator.margin(X))
+    return ShapValues(type(explainer).__name__, base, values, estimator.margin(X))
 
 
 def _worst(ours: np.ndarray, theirs: np.ndarray) -> tuple[float, tuple[int, ...]]:
@@ -198,7 +204,7 @@ def _numbers(proposals: pd.DataFrame, columns: Sequence[Column]) -> dict[str, np
 def summarise(model: ScoringModel, reference: ShapValues, contributions: np.ndarray,
               proposals: pd.DataFrame, max_difference: float, *, seed: int = 0) -> ShapSummary:
     """Importance and a bounded, seeded sample of rows, in calibrated log-odds."""
-    columns = {c.name: c for c in model.encoder.features}
+    columns = model.encoder.described
     features = model.encoder.feature_names
     slope = model.calibration.slope
     explanation = Explanation(features, float(model.calibration.logit(
@@ -207,7 +213,7 @@ def summarise(model: ScoringModel, reference: ShapValues, contributions: np.ndar
     importance = global_importance(explanation, _numbers(proposals, list(columns.values())))
     n = len(proposals)
     rows = np.sort(np.random.default_rng(seed).choice(n, min(n, SAMPLE_ROWS), replace=False))
-    sampled = proposals.iloc[rows]
+    sampled = with_cells(proposals.iloc[rows], features)
     return ShapSummary(
         explainer=reference.explainer, rows=n, base_logit=explanation.base_logit,
         max_difference=max_difference, importance=importance,

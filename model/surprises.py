@@ -301,18 +301,18 @@ def surprises_for(proposals: pd.DataFrame, config: Config, settings: SurpriseSet
 
     data = prepare(proposals, config)
     return find_surprises(data.proposals, data.y, expected_impact(data, config, seed=seed),
-                          settings, weights=data.weights,
+                          settings, weights=data.scoring_weights,
                           labels={c.name: c.label for c in config.columns})
 
 
 def pair_problems(pairs: Sequence[Sequence[str]], columns: Mapping[str, Column]) -> list[str]:
-    """What is wrong with watched pairs (for `surprises.pairs` in the configuration), if anything."""
+    """What is wrong with watched pairs (for `interactions:` in the configuration), if anything."""
     problems = []
     for pair in pairs:
         if isinstance(pair, str) or len(pair) != 2 or pair[0] == pair[1]:
-            problems.append(f"surprises.pairs: expected two different column names, got {pair!r}")
+            problems.append(f"interactions: expected two different column names, got {pair!r}")
             continue
-        problems += [f"surprises.pairs: {name!r} is not a declared column of type "
+        problems += [f"interactions: {name!r} is not a declared column of type "
                      f"{', '.join(WATCHABLE_TYPES)}" for name in pair
                      if name not in columns or columns[name].type not in WATCHABLE_TYPES]
     return problems

@@ -23,7 +23,7 @@ from model.estimators import CandidateSpec, MarginModel, candidate_specs
 from model.explain import explain, global_importance
 from model.intervals import TREE_REPLICATES, linear_posterior, replicate_margins, with_tree_interval
 from model.metrics import evaluate, reliability
-from model.parallel import SERIAL, Task, Workers, single_threaded
+from model.parallel import SERIAL, Task, Workers, single_threaded, start_for_training
 from model.progress import NO_PROGRESS, Progress
 from model.scorer import BAYES, TREES, ScoringModel
 from model.selection import (
@@ -41,7 +41,7 @@ from model.selection import (
     subset,
     summary_row,
 )
-from model.verdicts import BeliefCheck, LearnedEffect
+from model.verdicts import BeliefCheck, LearnedEffect, LearnedPair
 
 # The stages reported to a `Progress`, in the order a training goes through them.
 CROSS_VALIDATION = "Cross-validating candidates"
@@ -68,6 +68,7 @@ class TrainingResult:
     estimator: MarginModel | None = None  # the fitted estimator `model` was exported from
     beliefs: list[BeliefCheck] = field(default_factory=list)  # each belief's verdict
     learned: list[LearnedEffect] = field(default_factory=list)  # clear effects nobody stated
+    pairs: list[LearnedPair] = field(default_factory=list)  # pair cells set apart most
     provisional: bool = False  # fewer than model.comfortable_positives of either outcome
     positives: int = 0  # proposals with real impact
     negatives: int = 0  # proposals without
@@ -97,24 +98,27 @@ def backtest_tasks(spec: CandidateSpec, data: TrainingData, config: Config, seed
 
 
 def pooled_backtest(periods: list[str], skipped: dict[str, dict[str, Any]],
-                    scored: list[tuple[dict[str, Any], np.ndarray, np.ndarray]]
-                    ) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
-    """Per-period rows in period order, and the outcomes and probabilities pooled likewise."""
-    by_period = {row["period"]: (row, y, p) for row, y, p in scored}
+                    scored: list[tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray]]
+                    ) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray, np.ndarray]:
+    """Per-period rows in period order, and the outcomes, probabilities and metric weights
+    pooled likewise."""
+    by_period = {scores[0]["period"]: scores for scores in scored}
     rows = [skipped[period] if period in skipped else by_period[period][0] for period in periods]
     pooled = [by_period[period][1:] for period in periods if period in by_period]
     if not pooled:
-        return rows, np.zeros(0), np.zeros(0)
-    return rows, np.concatenate([y for y, _ in pooled]), np.concatenate([p for _, p in pooled])
+        return rows, np.zeros(0), np.zeros(0), np.zeros(0)
+    y, p, w = (np.concatenate([part[i] for part in pooled]) for i in range(3))
+    return rows, y, p, w
 
 
 def backtest_period(spec: CandidateSpec, past: TrainingData, current: TrainingData,
                     config: Config, seed: int,
-                    period: str) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-    """One period scored by the procedure trained on earlier periods: row, outcomes, probabilities."""
+                    period: str) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray]:
+    """One period scored by the procedure trained on earlier periods: row, outcomes,
+    probabilities and metric weights."""
     model, _ = fit_procedure(spec, past, config, seed)
-    p = model.predict_proba(current.proposals)
-    return summary_row(period, current.y, p, trained_on=len(past.y)), current.y, p
+    p, w = model.predict_proba(current.proposals), current.scoring_weights
+    return summary_row(period, current.y, p, w, trained_on=len(past.y)), current.y, p, w
 
 
 def _level(value: object, boolean: bool) -> str:
@@ -146,7 +150,8 @@ def summarise_data(data: TrainingData, config: Config) -> dict[str, Any]:
             "per_period": {str(k): {"rows": int(r["size"]), "positives": int(r["sum"])}
                            for k, r in per_period.iterrows()},
             "effective_sample_size": round(data.effective_size, 1),
-            "weighted": bool(np.any(data.weights != 1.0))}
+            "weighted": bool(np.any(data.weights != 1.0)),
+            "propensity_weights": config.model.propensity_weights}
 
 
 def _numeric_values(proposals: pd.DataFrame, config: Config) -> dict[str, np.ndarray]:
@@ -174,19 +179,13 @@ def workers_for(data: TrainingData, config: Config) -> Workers:
     """The worker processes for training on `data`: none on little data, where only the
     safest candidate is cross-validated (a few quick fits), nor where their start-up
     would cost more than they save (`model.parallel.MIN_ROWS_FOR_WORKERS`)."""
-    if data.scarcer < config.model.comfortable_positives:
-        return SERIAL
-    return Workers.for_rows(len(data.y), config.model.n_jobs)
+    return Workers.for_training(len(data.y), data.scarcer, config.model)
 
 
 def start_workers(proposals: pd.DataFrame, config: Config) -> None:
     """Start, in the background, the worker processes `train_model` will use on these
     proposals (none on small data), so that their start-up overlaps the caller's work."""
-    try:
-        data = prepare(proposals, config)
-    except TrainingRefused:  # train_model says why, and needs no workers to say it
-        return
-    workers_for(data, config).start()
+    start_for_training(proposals[config.role("label")].to_numpy(dtype=float), config.model)
 
 
 def _train(data: TrainingData, config: Config, seed: int, workers: Workers,
@@ -211,10 +210,13 @@ def _train(data: TrainingData, config: Config, seed: int, workers: Workers,
         reliability=reliability(data.y, checked.oof_probability),
         oof_probability=checked.oof_probability,
         data_summary={**summarise_data(data, config),
-                      "cv_folds": n_folds(data.y, settings.cv_folds)},
+                      "cv_folds": n_folds(data.y, settings.cv_folds),
+                      "pair_cells": len(model.encoder.columns_) - model.encoder.main_width_},
         warnings=[w for w in (warning, _backtest_warning(checked.backtest)) if w], seed=seed,
         estimator=checked.estimator, beliefs=posterior.belief_checks(),
         learned=posterior.learned_effects(),
+        pairs=posterior.pair_effects(model.encoder.transform(data.proposals), data.y,
+                                     weights=data.weights),
         provisional=data.scarcer < settings.comfortable_positives,
         positives=data.positives, negatives=data.negatives,
     )
@@ -272,11 +274,11 @@ def check_choice(best: CandidateResult, data: TrainingData, config: Config, seed
     tasks: list[Task] = [(fit_final, (best.spec, slim, config, seed, best.oof_margins)),
                          *[(replicate_margins, (best.spec, slim, config, seed, b))
                            for b in range(refits)],
-                         *period_tasks, (metrics, (data.y, oof_probability, data.weights))]
+                         *period_tasks, (metrics, (data.y, oof_probability, data.scoring_weights))]
     progress.stage(BACKTEST, len(tasks) + 1)
     (model, estimator, _), *done, cv_metrics = workers.run(tasks, progress)
-    rows, bt_y, bt_p = pooled_backtest(periods, skipped, done[refits:])
-    bt_metrics = metrics(bt_y, bt_p) if bt_y.size and 0 < bt_y.sum() < bt_y.size else {}
+    rows, bt_y, bt_p, bt_w = pooled_backtest(periods, skipped, done[refits:])
+    bt_metrics = metrics(bt_y, bt_p, bt_w) if bt_y.size and 0 < bt_y.sum() < bt_y.size else {}
     progress.advance()
     return CheckedChoice(model, estimator, oof_probability, cv_metrics, rows, bt_metrics,
                          np.array(done[:refits]) if refits else None)

@@ -97,3 +97,32 @@ class LearnedEffect:
         """{feature, level, effect, interval, verdict}, JSON-ready."""
         return {"feature": self.feature, "level": self.level, "effect": self.effect,
                 "interval": [self.low, self.high], "verdict": self.verdict}
+
+
+@dataclass(frozen=True)
+class LearnedPair:
+    """One cell of a watched pair with the term the bayes model learned for it.
+
+    `effect`, `low` and `high` are the cell's own log-odds term and its interval, on top
+    of the two features' effects; `rows` and `observed` are the training proposals in the
+    cell and those with real impact; `clear` says the interval excludes zero.
+    """
+
+    features: tuple[str, str]
+    values: tuple[str, str]
+    rows: int
+    observed: float
+    effect: float
+    low: float
+    high: float
+
+    @property
+    def clear(self) -> bool:
+        """Whether the outcomes set the cell apart: its interval excludes zero."""
+        return self.low > 0 or self.high < 0
+
+    def to_json(self) -> dict[str, Any]:
+        """{features, values, rows, observed, effect, interval, clear}, JSON-ready."""
+        return {"features": list(self.features), "values": list(self.values),
+                "rows": self.rows, "observed": self.observed, "effect": self.effect,
+                "interval": [self.low, self.high], "clear": self.clear}

@@ -19,6 +19,7 @@ from typing import Any
 
 from model.config import Column
 from model.features import FeatureSpec
+from model.pairs import cell_label, is_pair
 
 
 def _is_missing(value: Any) -> bool:
@@ -57,6 +58,8 @@ def describe(column: Column, value: Any) -> str:
         shown = plain_number(float(shown))
     elif str(shown) in column.levels_describe:
         template = column.levels_describe[str(shown)]
+    elif is_pair(column.name):  # a cell: "Video games × technical integration"
+        return cell_label(str(shown))
     return template.format(value=str(shown).replace("_", " "))
 
 

@@ -166,6 +166,10 @@ class Decision:
     capacity: int
     explore_rate: float
     decided_at: str
+    # Directed exploration (`model.policy`); a log written before it reads as 0, None, None.
+    directed_share: float = 0.0  # the chance that an exploring place went to a high-ranked cell
+    cell: dict[str, str] | None = None  # the high-ranked cell it belongs to: column -> value
+    drawn: str | None = None  # how an accepted one got its place: rank, directed or uniform
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object written as one line of `decisions.jsonl`."""
@@ -173,7 +177,8 @@ class Decision:
                 "impact_probability": self.impact_probability, "rank": self.rank,
                 "accepted": self.accepted, "propensity": self.propensity,
                 "capacity": self.capacity, "explore_rate": self.explore_rate,
-                "decided_at": self.decided_at}
+                "decided_at": self.decided_at, "directed_share": self.directed_share,
+                "cell": self.cell, "drawn": self.drawn}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Decision:
@@ -182,7 +187,11 @@ class Decision:
                    impact_probability=float(data["impact_probability"]), rank=int(data["rank"]),
                    accepted=bool(data["accepted"]), propensity=float(data["propensity"]),
                    capacity=int(data["capacity"]), explore_rate=float(data["explore_rate"]),
-                   decided_at=str(data["decided_at"]))
+                   decided_at=str(data["decided_at"]),
+                   directed_share=float(data.get("directed_share", 0.0)),
+                   cell=None if data.get("cell") is None else {str(k): str(v) for k, v
+                                                               in data["cell"].items()},
+                   drawn=data.get("drawn"))
 
 
 class Interval(TypedDict):
@@ -274,6 +283,8 @@ class TrainingRecord:
     provisional: bool = False  # fewer proposals with real impact than comfortable_positives
     beliefs: list[BeliefRecord] = field(default_factory=list)
     learned: list[BeliefRecord] = field(default_factory=list)  # clear effects nobody declared
+    # pair cells the model sets apart most (`model.verdicts.LearnedPair.to_json`)
+    pairs: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def periods(self) -> list[str]:
@@ -295,7 +306,7 @@ class TrainingRecord:
                                     "backtest_metrics": {}, "importance": [], "evidence": {},
                                     "reliability": [], "data": {}, "warnings": [], "seed": 0,
                                     "config_digest": "", "data_digest": "", "trained_at": "",
-                                    "shap": None, "provisional": False}
+                                    "shap": None, "provisional": False, "pairs": []}
         fields = {name: data.get(name, defaults[name]) for name in _TRAINING_FIELDS
                   if name not in ("beliefs", "learned")}
         return cls(**fields, beliefs=_beliefs(data.get("beliefs")),
@@ -316,4 +327,4 @@ def _beliefs(items: Any) -> list[BeliefRecord]:
 _TRAINING_FIELDS = ("chosen", "chosen_kind", "chosen_params", "candidates", "metrics", "backtest",
                     "backtest_metrics", "importance", "evidence", "reliability", "data", "warnings",
                     "seed", "config_digest", "data_digest", "trained_at", "shap", "provisional",
-                    "beliefs", "learned")
+                    "beliefs", "learned", "pairs")

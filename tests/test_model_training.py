@@ -16,6 +16,7 @@ from model.errors import TrainingRefused
 from model.estimators import CandidateSpec
 from model.explain import explain
 from model.intervals import linear_posterior, replicate_margins, with_tree_interval
+from model.pairs import pair_name
 from model.scorer import ScoringModel
 from model.selection import fit_procedure, n_folds, prepare
 from model.training import train_model
@@ -41,7 +42,11 @@ def test_contributions_add_up_for_every_candidate(history: pd.DataFrame, config:
     data = prepare(history, config)
     model, _ = fit_procedure(spec, data, _quick(config), seed=0)
     expl = explain(model, history)
-    assert expl.contributions.shape == (len(history), len(config.features))
+    names = tuple(c.name for c in config.features)
+    assert expl.features[:len(names)] == names
+    assert expl.contributions.shape == (len(history), len(expl.features))
+    pairs = {pair_name(pair) for pair in config.interactions}
+    assert set(expl.features[len(names):]) <= pairs  # the pair terms come last
     np.testing.assert_allclose(expl.base_logit + expl.contributions.sum(axis=1), expl.logit,
                                atol=1e-9)
     np.testing.assert_allclose(expl.probability, model.predict_proba(history), atol=1e-12)
@@ -209,6 +214,8 @@ def test_relabelling_proposal_ids_changes_no_prediction(history: pd.DataFrame,
 
 def test_propensity_weights_change_the_fit(history: pd.DataFrame, config: Config) -> None:
     spec = CandidateSpec("logistic", {"C": 1.0})
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model,
+                                                                   propensity_weights="fit"))
     plain = fit_procedure(spec, prepare(history, config), _quick(config), 0)[0]
     weighted_rows = history.assign(acceptance_propensity=np.where(
         history["has_action_plan"] == 1.0, 1.0, 0.1))

@@ -101,7 +101,8 @@ def encoded(config: Config) -> tuple[FeatureEncoder, np.ndarray, np.ndarray, np.
     history["acceptance_propensity"] = np.round(rng.uniform(0.1, 1.0, len(history)), 3)
     raw = history.astype(object).where(history.notna(), "").astype(str)
     proposals = validate_frame(raw, config, labelled=True)
-    data = prepare(proposals, config)
+    data = prepare(proposals, dataclasses.replace(config, model=dataclasses.replace(
+        config.model, propensity_weights="fit")))  # weights that reach the fits
     encoder = FeatureEncoder(config.features, rare_level_min_count=config.model.rare_level_min_count)
     X = encoder.fit(data.proposals).transform(data.proposals)
     return encoder, X, data.y, data.weights, data.proposals

@@ -210,7 +210,7 @@ def test_watched_pairs_are_checked_against_the_configuration(config: Config) -> 
     problems = pair_problems([("partner_sector", "expected_reach"), ("nope", "partner_sector"),
                               ("partner_sector",), ("partner_sector", "partner_sector")],
                              config.by_name)
-    assert len(problems) == 4 and all(p.startswith("surprises.pairs: ") for p in problems)
+    assert len(problems) == 4 and all(p.startswith("interactions: ") for p in problems)
     assert "'expected_reach'" in problems[0] and "'nope'" in problems[1]
 
 

@@ -191,33 +191,37 @@ def test_bad_format_and_too_little_data_exit_2(planted_file: Path, tmp_path: Pat
     assert status == 2 and "no real impact" in err and out == ""
 
 
-def _team_config(tmp_path: Path, surprises: Any) -> Path:
+def _team_config(tmp_path: Path, surprises: dict[str, Any]) -> Path:
     raw = copy.deepcopy(SHIPPED)
-    raw["surprises"] = surprises
+    raw.update(surprises)
     path = tmp_path / "team.yaml"
     path.write_text(yaml.safe_dump(raw), "utf-8")
     return path
 
 
 CONFIG_CASES = [
-    ({"pairs": [["partner_sector"]]},
-     "surprises.pairs[0]: expected two different column names, got ['partner_sector']"),
-    ({"pairs": [["partner_sector", "partner_sector"]]},
-     "surprises.pairs[0]: expected two different column names"),
-    ({"pairs": [["partner_sector", "partnership_type"], ["partner_sector", "nope"]]},
-     "surprises.pairs[1][1]: expected a column declared under columns, got 'nope'"),
-    ({"pairs": [["expected_reach", "partner_sector"]]},
-     "surprises.pairs[0][0]: expected a column of type category, open_category or ordinal, got "
+    ({"interactions": [["partner_sector"]]},
+     "interactions[0]: expected two different column names, got ['partner_sector']"),
+    ({"interactions": [["partner_sector", "partner_sector"]]},
+     "interactions[0]: expected two different column names"),
+    ({"interactions": [["partner_sector", "partnership_type"], ["partner_sector", "nope"]]},
+     "interactions[1][1]: expected a column declared under columns, got 'nope'"),
+    ({"interactions": [["expected_reach", "partner_sector"]]},
+     "interactions[0][0]: expected a column of type category, open_category or ordinal, got "
      "'expected_reach' of type integer"),
-    ({"pairs": [["partner_sector", "partnership_type"], ["partnership_type", "partner_sector"]]},
-     "surprises.pairs[1]: expected a pair not listed before"),
-    ({"pairs": []}, "surprises.pairs: expected at least one pair of column names, got []"),
-    ({"min_rows": 0}, "surprises.min_rows: expected a whole number >= 1, got 0"),
-    ({"interval": 1.0}, "surprises.interval: expected a number between 0 and 1, both excluded"),
-    ({"false_alarm_rate": "10%"},
+    ({"interactions": [["partner_sector", "partnership_type"],
+                       ["partnership_type", "partner_sector"]]},
+     "interactions[1]: expected a pair not listed before"),
+    ({"interactions": "partner_sector"}, "interactions: expected a list of pairs of column names"),
+    ({"surprises": {"pairs": [["partner_sector", "partnership_type"]]}},
+     "surprises.pairs: unknown option"),
+    ({"surprises": {"min_rows": 0}}, "surprises.min_rows: expected a whole number >= 1, got 0"),
+    ({"surprises": {"interval": 1.0}},
+     "surprises.interval: expected a number between 0 and 1, both excluded"),
+    ({"surprises": {"false_alarm_rate": "10%"}},
      "surprises.false_alarm_rate: expected a number between 0 and 1, both excluded, got '10%'"),
-    ({"min_row": 20}, "surprises.min_row: unknown option; did you mean min_rows?"),
-    ("all", "surprises: expected a mapping of options, got 'all'"),
+    ({"surprises": {"min_row": 20}}, "surprises.min_row: unknown option; did you mean min_rows?"),
+    ({"surprises": "all"}, "surprises: expected a mapping of options, got 'all'"),
 ]
 
 
@@ -236,8 +240,8 @@ def test_a_malformed_surprises_section_exits_2_naming_the_key(
 def test_the_section_reads_into_settings_and_drives_the_command(
         planted_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert parse_config(SHIPPED).surprises == SurpriseSettings()
-    section = {"pairs": [["partner_sector", "sector_proximity"]], "min_rows": 30,
-               "false_alarm_rate": 0.05, "interval": 0.8}
+    section = {"interactions": [["partner_sector", "sector_proximity"]],
+               "surprises": {"min_rows": 30, "false_alarm_rate": 0.05, "interval": 0.8}}
     path = _team_config(tmp_path, section)
     document = _json(["surprises", "--config", str(path), "--data", str(planted_file),
                       "--workspace", str(tmp_path)], capsys)
@@ -249,13 +253,16 @@ def test_the_section_reads_into_settings_and_drives_the_command(
 
 def test_without_the_section_the_default_pairs_follow_the_columns() -> None:
     raw = copy.deepcopy(SHIPPED)
-    del raw["surprises"]
+    del raw["surprises"], raw["interactions"]
     assert parse_config(raw).surprises == SurpriseSettings()
+    assert parse_config(raw).interactions == DEFAULT_PAIRS
     del raw["columns"]["lifecycle_position"]
-    assert parse_config(raw).surprises.pairs == (PAIR,)
-    raw["surprises"] = {"pairs": [["partner_sector", "lifecycle_position"]]}
-    with pytest.raises(ConfigError, match=r"surprises.pairs\[0\]\[1\]: expected a column declared"):
+    assert parse_config(raw).interactions == (PAIR,)
+    raw["interactions"] = [["partner_sector", "lifecycle_position"]]
+    with pytest.raises(ConfigError, match=r"interactions\[0\]\[1\]: expected a column declared"):
         parse_config(raw)
+    raw["interactions"] = []
+    assert parse_config(raw).interactions == ()
 
 
 def test_the_model_report_section_from_labelled_data_the_store_or_a_note(
@@ -315,9 +322,9 @@ JUNK = st.one_of(
              max_size=3),
     st.dictionaries(st.text(max_size=5), st.integers(-3, 3), max_size=2),
 )
-KEYS = ["surprises", "surprises.pairs", "surprises.pairs.0", "surprises.pairs.0.1",
+KEYS = ["surprises", "interactions", "interactions.0", "interactions.0.1",
         "surprises.min_rows", "surprises.false_alarm_rate", "surprises.interval"]
-PROBLEM = re.compile(r"^surprises[^:]*: (expected |unknown option; )")
+PROBLEM = re.compile(r"^(surprises|interactions)[^:]*: (expected |unknown option; )")
 
 
 @settings(max_examples=300, deadline=None)

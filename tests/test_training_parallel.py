@@ -58,7 +58,8 @@ def test_workers_train_the_same_model_bit_for_bit(history: pd.DataFrame, config:
     assert set(started) == {1}
     started.clear()
     together = train_model(history, _settings(config, kind=kind, n_jobs=2), seed=3)
-    assert set(started) == {2}, "the second training must have used two workers"
+    # (a task this process takes may run a serial batch of its own, as a worker's does)
+    assert started[0] == 2, "the second training must have used two processes"
     assert _figures(together) == _figures(alone)
     assert _exported(together) == _exported(alone)
     assert together.oof_probability.tobytes() == alone.oof_probability.tobytes()
@@ -71,7 +72,7 @@ def test_small_data_trains_without_starting_workers(history: pd.DataFrame, confi
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("a worker pool was started for a small training")
 
-    monkeypatch.setattr(joblib, "Parallel", refuse)
+    monkeypatch.setattr(model.parallel, "_pool", refuse)
     quick = _settings(config, kind="logistic", n_jobs=2)
     assert train_model(history, quick, seed=0).chosen.kind == "logistic"
 

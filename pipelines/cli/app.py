@@ -267,7 +267,7 @@ def rollback(workspace: WorkspaceOpt = None, config: ConfigOpt = None) -> None:
 def decide(
     file: Annotated[str, typer.Argument(help="Proposals to decide on (any contract format; - for stdin).")],
     capacity: Annotated[int, typer.Option(min=1, help="How many proposals the team can accept.")],
-    explore_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help="Chance that each place goes to a random other proposal, so every proposal can be accepted and later outcomes stay learnable.")] = 0.1,
+    explore_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help="Chance that each place goes to exploration, so every proposal can be accepted and later outcomes stay learnable: a random other proposal, or, for the configuration's decide.directed_share of exploring places, one from the cells the weak-signal report of the labelled store ranks high.")] = 0.1,
     seed: Annotated[int | None, typer.Option(help="Random seed for the exploration draw.")] = None,
     model: Annotated[str | None, typer.Option(help="Model to rank with (default: the exported champion).")] = None,
     workspace: WorkspaceOpt = None,

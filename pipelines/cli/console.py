@@ -13,6 +13,7 @@ from rich.table import Table
 from model.validation import ContractError
 from model.wording import interval_text, percent_text, plural, provisional_advice, reason_text
 from pipelines.documents import Interval, ScoredBatch, TrainingRecord
+from pipelines.report.card import PAIR_HEADERS, no_pairs_text, pair_rows
 
 # Without a terminal (pipes, CI logs) rich would assume 80 columns, too narrow for reasons.
 out = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 150)
@@ -58,6 +59,19 @@ def beliefs_table(training: TrainingRecord, level: float = 0.9) -> Table | None:
     return table
 
 
+def pairs_table(training: TrainingRecord) -> Table | str:
+    """The pair cells the model learned, largest term first, or why there is none."""
+    if not training.pairs:
+        return escape(no_pairs_text(training))
+    table = Table(title="Pairs learned (a term on top of the two features' own effects)",
+                  title_justify="left")
+    for header in PAIR_HEADERS:
+        table.add_column(header, justify="left" if header == "pair" else "right")
+    for row in pair_rows(training.pairs):
+        table.add_row(*(escape(cell) for cell in row))
+    return table
+
+
 def training_summary(training: TrainingRecord, version: str, alias: str, name: str,
                      comfortable: int | None = None, level: float = 0.9) -> None:
     """The data person's view of a training run."""
@@ -88,9 +102,9 @@ def training_summary(training: TrainingRecord, version: str, alias: str, name: s
                              f"{r['expected_positives']:.1f}", f"{r['roc_auc']:.3f}",
                              f"{r['log_loss']:.3f}")
     out.print(backtest)
-    beliefs = beliefs_table(training, level)
-    if beliefs is not None:
-        out.print(beliefs)
+    for extra in (beliefs_table(training, level), pairs_table(training)):
+        if extra is not None:
+            out.print(extra)
     out.print(f"Registered {name} version {version} as @{alias}")
 
 

@@ -142,15 +142,20 @@ def decide(workspace: Workspace, config: Config, file: str, *, capacity: int,
     from pipelines.jobs.decide import run_decide
 
     outcome = run_decide(workspace, file, capacity=capacity, explore_rate=explore_rate, seed=seed,
-                         model=model, tracking=config.tracking)
-    table = Table(title=f"Decisions (capacity {capacity}, exploration {explore_rate:.0%})",
-                  title_justify="left")
-    for column in ("rank", "proposal", "impact", "decision", "propensity"):
+                         model=model, tracking=config.tracking, config=config)
+    share = outcome.decisions[0].directed_share if outcome.decisions else 0.0
+    table = Table(title=f"Decisions (capacity {capacity}, exploration {explore_rate:.0%}, "
+                        f"{share:.0%} of it directed)", title_justify="left")
+    for column in ("rank", "proposal", "impact", "decision", "drawn", "propensity", "cell"):
         table.add_column(column)
     for d in sorted(outcome.decisions, key=lambda d: d.rank):
+        cell = " x ".join(f"{k}={v}" for k, v in (d.cell or {}).items())
         table.add_row(str(d.rank), str(d.proposal_id), f"{d.impact_probability:.1%}",
-                      "ACCEPT" if d.accepted else "decline", f"{d.propensity:.3f}")
+                      "ACCEPT" if d.accepted else "decline", d.drawn or "",
+                      f"{d.propensity:.3f}", cell)
     out.print(table)
+    if outcome.directed is not None:
+        out.print(f"{outcome.directed.note}.", markup=False)
     out.print(f"Logged {len(outcome.decisions)} decisions to {workspace.decisions} "
               f"({outcome.model_note}).")
 

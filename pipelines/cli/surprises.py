@@ -46,7 +46,7 @@ def surprises_text(signals: WeakSignals) -> list[str]:
         return [f"No weak-signal report from {signals.source}: {signals.refused}"]
     pairs = "; ".join(" × ".join(pair) for pair in signals.settings.pairs)
     lines = ["Weak signals: pairs of values whose outcomes beat the model's expectations",
-             f"Watched pairs (surprises.pairs in the configuration): {pairs}.",
+             f"Watched pairs (interactions in the configuration): {pairs}.",
              chance_paragraph(signals)]
     if report.tested == 0:
         lines.append(f"No cell has {signals.settings.min_rows} proposals or more: nothing was "

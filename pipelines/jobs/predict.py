@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.config import Config, TrackingSettings
+from model.config import Column, Config, TrackingSettings
 from model.explain import Explanation, explain, reasons
 from pipelines.documents import Flag, ScoredBatch, ScoredProposal
 from pipelines.storage.bundle import Bundle, BundleError, load_bundle
@@ -107,14 +107,15 @@ def _intervals(bundle: Bundle, proposals: pd.DataFrame, expl: Explanation) -> In
     return [(float(lo), float(hi)) for lo, hi in zip(*found, strict=True)]
 
 
-def _records(expl: Explanation, proposals: pd.DataFrame, config: Config, top: int,
-             flags: list[list[Flag]], intervals: Intervals) -> list[ScoredProposal]:
+def _records(expl: Explanation, proposals: pd.DataFrame, config: Config,
+             columns: dict[str, Column], top: int, flags: list[list[Flag]],
+             intervals: Intervals) -> list[ScoredProposal]:
     probability, ranks = expl.probability, _ranks(expl.probability)
     name_column = config.roles.get("name")
     ids = proposals[config.role("id")].tolist()
     names = (proposals[name_column].tolist() if name_column in proposals
              else [None] * len(proposals))
-    explained = reasons(expl, proposals, config.by_name, top)
+    explained = reasons(expl, proposals, columns, top)
     out = []
     for i, (items, upward, downward) in enumerate(explained):
         p = float(probability[i])
@@ -132,7 +133,8 @@ def score_batch(bundle: Bundle, proposals: pd.DataFrame, *, top: int | None = No
     config = bundle.config
     expl = explain(bundle.model, proposals)
     top = config.scoring.top_reasons if top is None else top
-    records = _records(expl, proposals, config, top, _flags(bundle, proposals),
+    records = _records(expl, proposals, config, bundle.model.encoder.described, top,
+                       _flags(bundle, proposals),
                        _intervals(bundle, proposals, expl))
     summary = None
     if capacity is not None:

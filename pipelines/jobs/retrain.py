@@ -24,6 +24,7 @@ from model.estimators import CandidateSpec
 from model.gate import GateDecision, decide
 from model.metrics import evaluate
 from model.progress import NO_PROGRESS, Progress
+from model.propensity import scoring_weights
 from model.selection import fit_procedure, prepare
 from pipelines.documents import LEARNED, GateRecord, TrainingRecord
 from pipelines.jobs.surprises import WeakSignals, weak_signals_if_possible
@@ -102,18 +103,21 @@ def _score_champion(champion: Bundle, past: pd.DataFrame, newest: pd.DataFrame,
 
 def compare_on_newest(champion: Bundle, challenger: TrainingRecord, proposals: pd.DataFrame,
                       config: Config, seed: int) -> tuple[dict[str, Any], dict[str, Any], str]:
-    """Metrics of champion and challenger on the newest period, neither having seen it."""
+    """Metrics of champion and challenger on the newest period, neither having seen it,
+    weighted as `model.propensity_weights` says (`model.propensity`)."""
     period_column = config.role("period")
     newest_period = str(proposals[period_column].max())
     is_newest = (proposals[period_column] == newest_period).to_numpy()
     past, newest = proposals[~is_newest], proposals[is_newest]
-    y = newest[config.role("label")].to_numpy(float)
+    y, w = newest[config.role("label")].to_numpy(float), scoring_weights(newest, config)
     p_champion, how = _score_champion(champion, past, newest, config, seed, newest_period)
     model, _ = fit_procedure(_spec(challenger), prepare(past, config), config, seed)
     p_challenger = model.predict_proba(newest)
     m = config.model
-    return (evaluate(y, p_champion, k=m.precision_at_k, bootstrap=m.bootstrap_samples, seed=seed),
-            evaluate(y, p_challenger, k=m.precision_at_k, bootstrap=m.bootstrap_samples, seed=seed),
+    return (evaluate(y, p_champion, w, k=m.precision_at_k, bootstrap=m.bootstrap_samples,
+                     seed=seed),
+            evaluate(y, p_challenger, w, k=m.precision_at_k, bootstrap=m.bootstrap_samples,
+                     seed=seed),
             how)
 
 

@@ -16,19 +16,27 @@ import numpy as np
 import pandas as pd
 
 from model.config import Config
+from model.parallel import Task, Workers, start_for_training
 from model.progress import NO_PROGRESS, Progress
-from model.training import TrainingResult, start_workers, train_model
 from model.validation import ContractError, Problem
 from model.wording import belief_label
 from pipelines.documents import LEARNED, BeliefRecord, TrainingRecord
 from pipelines.settings import Workspace
-
-if TYPE_CHECKING:
-    from model.shap_check import TrainingShap
-    from pipelines.tracking.gateway import Gateway
 from pipelines.storage.atomic import write_atomic
 from pipelines.storage.bundle import write_bundle
 from pipelines.storage.readers import load_proposals
+
+if TYPE_CHECKING:
+    from model.shap_check import TrainingShap
+    from model.training import TrainingResult
+    from pipelines.tracking.gateway import Gateway
+
+# What the job needs once the model is trained, imported while it trains: shap's check,
+# the figures and the model card, MLflow's model logging, and the git client MLflow reads
+# the source's commit with when a run starts. Seconds of this process's time that would
+# otherwise follow the training.
+LATER_IMPORTS = ("model.shap_check", "shap", "pipelines.report.figures", "pipelines.report.card",
+                 "mlflow.pyfunc", "git")
 
 
 @dataclass(frozen=True)
@@ -105,7 +113,8 @@ def training_record(result: TrainingResult, proposals: pd.DataFrame, config: Con
         config_digest=config.digest, data_digest=data_digest(proposals, config),
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"), shap=shap,
         provisional=result.provisional, beliefs=belief_records(result.beliefs, config),
-        learned=belief_records(result.learned, config, learned=True))
+        learned=belief_records(result.learned, config, learned=True),
+        pairs=[cell.to_json() for cell in result.pairs])
 
 
 def flat_metrics(training: TrainingRecord) -> dict[str, float]:
@@ -123,19 +132,28 @@ def flat_metrics(training: TrainingRecord) -> dict[str, float]:
     return out
 
 
-def write_artifacts(directory: Path, result: TrainingResult, training: TrainingRecord,
-                    proposals: pd.DataFrame, config: Config,
-                    explained: TrainingShap | None = None) -> Path:
-    """Model card, figures and tables for the run; with `explained`, shap's values of the
-    training rows in `shap/contributions.csv` (see `model.shap_check.contributions_table`)."""
+def figure_tasks(directory: Path, result: TrainingResult, proposals: pd.DataFrame,
+                 config: Config) -> list[Task]:
+    """Drawing the run's figures into `directory`, one task each (most of the time spent
+    writing a run's artifacts), for `model.parallel.Workers.submit`."""
     from pipelines.report import figures
-    from pipelines.report.card import model_card
 
     labels = {c.name: c.label for c in config.columns}
     y = proposals[config.role("label")].to_numpy(dtype=float)
-    figures.reliability_diagram(result.reliability, directory / "reliability.png")
-    figures.roc_pr_curves(y, result.oof_probability, directory / "roc_pr.png")
-    figures.importance_chart(result.importance, labels, directory / "importance.png")
+    return [(figures.roc_pr_curves, (y, result.oof_probability, directory / "roc_pr.png")),
+            (figures.importance_chart, (result.importance, labels, directory / "importance.png")),
+            (figures.reliability_diagram, (result.reliability, directory / "reliability.png"))]
+
+
+def write_tables(directory: Path, result: TrainingResult, training: TrainingRecord,
+                 proposals: pd.DataFrame, config: Config,
+                 explained: TrainingShap | None = None) -> Path:
+    """Model card and tables for the run (its figures: `figure_tasks`); with `explained`,
+    shap's values of the training rows in `shap/contributions.csv` (see
+    `model.shap_check.contributions_table`)."""
+    from pipelines.report.card import model_card
+
+    labels = {c.name: c.label for c in config.columns}
     pd.DataFrame(result.importance).to_csv(directory / "importance.csv", index=False)
     pd.DataFrame(result.backtest).to_csv(directory / "backtest.csv", index=False)
     (directory / "model_card.md").write_text(
@@ -149,32 +167,74 @@ def write_artifacts(directory: Path, result: TrainingResult, training: TrainingR
     return directory
 
 
+def write_run_files(directory: Path, result: TrainingResult, config: Config, config_text: str,
+                    proposals: pd.DataFrame,
+                    progress: Progress = NO_PROGRESS) -> tuple[TrainingRecord, Path, Path]:
+    """Check the model's explanations against shap's, then write its bundle and the run's
+    artifacts under `directory`: (training record, bundle, artifacts). The training's
+    worker processes draw the figures meanwhile.
+
+    Raises:
+        ExplanationMismatch: when the explanations differ.
+    """
+    from model.shap_check import verify_training
+
+    artifacts = directory / "artifacts"
+    artifacts.mkdir()
+    workers = Workers.for_training(result.positives + result.negatives,
+                                   min(result.positives, result.negatives), config.model)
+    drawing = workers.submit(figure_tasks(artifacts, result, proposals, config))
+    try:
+        explained = verify_training(result, proposals)
+        training = training_record(result, proposals, config, explained.summary.to_json())
+        progress.stage("Logging to MLflow", 2)
+        bundle = write_bundle(directory / "bundle", result.model, config_text, training)
+        write_tables(artifacts, result, training, proposals, config, explained)
+        drawing.results()
+    except BaseException:
+        drawing.settle()  # before `directory` goes
+        raise
+    return training, bundle, artifacts
+
+
 def train_and_register(gateway: Gateway, config: Config, config_text: str,
                        proposals: pd.DataFrame, source: str, *, seed: int = 0,
                        progress: Progress = NO_PROGRESS) -> TrainOutcome:
     """Train, log the run with its model to MLflow and register a new version (no alias)."""
-    from model.shap_check import verify_training
+    from model.training import train_model
+
+    result = train_model(proposals, config, seed=seed, progress=progress)
+    return register_training(gateway, result, config, config_text, proposals, source,
+                             progress=progress)
+
+
+def register_training(gateway: Gateway, result: TrainingResult, config: Config,
+                      config_text: str, proposals: pd.DataFrame, source: str, *,
+                      dataset: Any = None, progress: Progress = NO_PROGRESS) -> TrainOutcome:
+    """Check a trained model's explanations against shap's, then log the run with its
+    model to MLflow and register a new version (no alias).
+
+    `dataset`: `proposals` read from `source` as `Gateway.training_dataset` makes it,
+    when made ahead of time.
+
+    Raises:
+        ExplanationMismatch: when they differ; nothing is logged or registered then.
+    """
     from pipelines.report.card import model_card
     from pipelines.tracking.gateway import git_commit
     from pipelines.tracking.serving import request_frame
 
-    result = train_model(proposals, config, seed=seed, progress=progress)
-    # shap's own explainer must agree with the exported model before anything is logged
-    # or registered (ExplanationMismatch otherwise).
-    explained = verify_training(result, proposals)
-    training = training_record(result, proposals, config, explained.summary.to_json())
     name = config.model.registered_name
-    progress.stage("Logging to MLflow", 2)
     with tempfile.TemporaryDirectory(prefix="partnerscore-train-") as tmp:
-        bundle = write_bundle(Path(tmp) / "bundle", result.model, config_text, training)
-        (Path(tmp) / "artifacts").mkdir()
-        artifacts = write_artifacts(Path(tmp) / "artifacts", result, training, proposals, config,
-                                    explained)
+        training, bundle, artifacts = write_run_files(Path(tmp), result, config, config_text,
+                                                      proposals, progress)
         tags = {**training.to_tags(), "git_commit": git_commit() or "unknown"}
         run_id, model_uri = gateway.log_training_run(
-            params=_params(result, config, seed), metrics=flat_metrics(training), tags=tags,
-            dataset=proposals, dataset_source=source, artifacts=artifacts, bundle=bundle,
-            example=request_frame(proposals.head(3), config), config=config)
+            params=_params(result, config, result.seed), metrics=flat_metrics(training),
+            tags=tags, artifacts=artifacts, bundle=bundle, config=config,
+            dataset=gateway.training_dataset(proposals, source, config) if dataset is None
+            else dataset,
+            example=request_frame(proposals.head(3), config))
     progress.advance()
     version = gateway.register(name, model_uri, run_id, tags)
     labels = {c.name: c.label for c in config.columns}
@@ -188,27 +248,47 @@ def train_and_register(gateway: Gateway, config: Config, config_text: str,
 def run_training(workspace: Workspace, config: Config, config_text: str,
                  proposals: pd.DataFrame, source: str, *, seed: int = 0,
                  progress: Progress = NO_PROGRESS) -> TrainOutcome:
-    """Train and register; the first version becomes champion, later ones challenger."""
+    """Train and register; the first version becomes champion, later ones challenger.
+
+    The worker processes start first, before scikit-learn is loaded here; the tracking
+    store opens in a thread while the model trains (`pipelines.tracking.opening`).
+    """
     from pipelines.storage.lock import workspace_lock
-    from pipelines.tracking import registry
-    from pipelines.tracking.gateway import CHALLENGER, CHAMPION, Gateway
+    from pipelines.tracking.opening import open_while_training
 
     with workspace_lock(workspace):
-        start_workers(proposals, config)  # they start up while the tracking store opens
-        gateway = Gateway.open(workspace.ensure(), config.tracking, config.model.experiment)
-        name = config.model.registered_name
-        champion = registry.sync_champion(gateway, workspace, name)
-        outcome = train_and_register(gateway, config, config_text, proposals, source, seed=seed,
-                                     progress=progress)
-        if champion is None:
-            registry.promote(gateway, workspace, name, outcome.version, "first model")
-            alias = CHAMPION
-        else:
-            gateway.set_alias(name, CHALLENGER, outcome.version)
-            alias = CHALLENGER
+        start_for_training(proposals[config.role("label")].to_numpy(dtype=float), config.model)
+        from model.training import train_model
+
+        opening = open_while_training(workspace.ensure(), config, proposals, source,
+                                      imports=LATER_IMPORTS)
+        try:
+            result = train_model(proposals, config, seed=seed, progress=progress)
+        except BaseException:
+            opening.settle()
+            raise
+        opened = opening.result()
+        outcome = register_training(opened.gateway, result, config, config_text, proposals,
+                                    source, dataset=opened.dataset, progress=progress)
+        alias = _make_current(opened.gateway, workspace, config, outcome.version,
+                              opened.champion)
         write_atomic(workspace.root / "last_training.json",
                      json.dumps(outcome.training.to_json(), default=str).encode())
     return dataclasses.replace(outcome, alias=alias)
+
+
+def _make_current(gateway: Gateway, workspace: Workspace, config: Config, version: str,
+                  champion: str | None) -> str:
+    """Promote the first version to champion; make a later one the challenger. The alias."""
+    from pipelines.tracking import registry
+    from pipelines.tracking.gateway import CHALLENGER, CHAMPION
+
+    name = config.model.registered_name
+    if champion is None:
+        registry.promote(gateway, workspace, name, version, "first model")
+        return CHAMPION
+    gateway.set_alias(name, CHALLENGER, version)
+    return CHALLENGER
 
 
 def _params(result: TrainingResult, config: Config, seed: int) -> dict[str, Any]:

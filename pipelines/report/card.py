@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from model.bayes import PAIR_NOTABLE
+from model.pairs import cell_key, cell_label
 from model.scorer import BAYES
 from model.wording import provisional_advice
 from pipelines.documents import BeliefRecord, Interval, TrainingRecord
@@ -45,6 +48,54 @@ def belief_rows(entries: Sequence[BeliefRecord]) -> list[list[str]]:
              f"{e.interval[0]:+.2f} to {e.interval[1]:+.2f}"] for e in entries]
 
 
+PAIRS_EXPLAINED = (
+    "Cells of the watched pairs (interactions in the configuration) that the model sets apart "
+    "from what their two features predict on their own: each term multiplies the odds of real "
+    "impact of a proposal in the cell. Terms are pooled towards zero until a cell's own "
+    "outcomes say otherwise, so a few outcomes move them little; clear marks a term whose "
+    "interval excludes zero.")
+PAIR_HEADERS = ["pair", "proposals", "with real impact", "term (log-odds)", "odds",
+                "interval", ""]
+
+
+def pair_rows(pairs: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    """Each learned pair cell (`TrainingRecord.pairs`) as plain text cells, largest term first."""
+    return [[cell_label(cell_key(*p["values"])), str(p["rows"]), f"{p['observed']:g}",
+             f"{p['effect']:+.2f}", f"×{math.exp(p['effect']):.2f}",
+             f"{p['interval'][0]:+.2f} to {p['interval'][1]:+.2f}",
+             "clear" if p.get("clear") else ""] for p in pairs]
+
+
+def no_pairs_text(training: TrainingRecord) -> str:
+    """Why a training lists no learned pair cell."""
+    cells = int(training.data.get("pair_cells", 0) or 0)
+    if cells:
+        return (f"No pair cell stands out yet: each of the {cells} cells with enough proposals "
+                f"has a term below {PAIR_NOTABLE:g} log-odds (odds ×{math.exp(PAIR_NOTABLE):.2f})"
+                " and an interval around zero.")
+    return ("No pair term: no cell of the watched pairs (interactions in the configuration) has "
+            "enough proposals yet, or no pair is watched.")
+
+
+def pairs_intro(training: TrainingRecord) -> str:
+    """What the learned pairs are, and whose terms they are when the chosen model is trees."""
+    if training.chosen_kind == BAYES:
+        return PAIRS_EXPLAINED
+    return (PAIRS_EXPLAINED + " The chosen model is not the bayes model and finds combinations "
+            "on its own: these are the terms the bayes model learned on the same outcomes (it "
+            "also gives the intervals).")
+
+
+def _pairs_table(training: TrainingRecord) -> list[str]:
+    if not training.pairs:
+        return [no_pairs_text(training), ""]
+    lines = [pairs_intro(training), "", "| " + " | ".join(PAIR_HEADERS) + " |",
+             "|" + "---|" * len(PAIR_HEADERS)]
+    lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |"
+              for row in pair_rows(training.pairs)]
+    return [*lines, ""]
+
+
 def _beliefs_table(training: TrainingRecord, level: float) -> list[str]:
     entries = [*training.beliefs, *training.learned]
     if not entries:
@@ -63,6 +114,16 @@ def _method(training: TrainingRecord) -> str:
         return ("a logistic regression whose prior is the team's beliefs; its probabilities "
                 "and their intervals come from the posterior (no Platt scaling)")
     return "calibrated by Platt scaling on out-of-fold scores"
+
+
+def _propensity_note(mode: str) -> str:
+    """How training treated acceptance propensities (`model.propensity_weights`)."""
+    if mode == "fit":
+        return "training weights rows by inverse acceptance propensity to correct for that."
+    scored = (" Its cross-validated, backtest and gate figures weight them by inverse "
+              "acceptance propensity." if mode == "evaluation" else "")
+    return (f"the model learns from each outcome once (model.propensity_weights: {mode}; "
+            "weighting the fits by inverse acceptance propensity measured no better)." + scored)
 
 
 def model_card(training: TrainingRecord, labels: dict[str, str],
@@ -93,6 +154,7 @@ def model_card(training: TrainingRecord, labels: dict[str, str],
     lines += [f"| {labels.get(r['feature'], r['feature'])} | {r['mean_abs_logit']:.3f} | {r['direction']} |"
               for r in training.importance[:8]]
     lines += ["", "## Beliefs against the outcomes", *_beliefs_table(training, level)]
+    lines += ["## Pairs learned", *_pairs_table(training)]
     lines += ["## Promotion", gate or "Not yet compared with a champion.", ""]
     if changes:
         lines += ["Verdicts changed since the champion's:", *[f"- {c}" for c in changes], ""]
@@ -100,6 +162,6 @@ def model_card(training: TrainingRecord, labels: dict[str, str],
               f"- Learned from {data['positives']} successes: rare situations are uncertain.",
               "- Categories seen fewer than the configured minimum are grouped as 'other'; "
               "proposals with novel categories or values outside the training range are flagged.",
-              "- Outcomes after the trial month exist only for accepted proposals; training "
-              "weights rows by inverse acceptance propensity to correct for that.", ""]
+              f"- Outcomes after the trial month exist only for accepted proposals; "
+              f"{_propensity_note(str(data.get('propensity_weights', 'fit')))}", ""]
     return "\n".join(lines)

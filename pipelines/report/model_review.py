@@ -18,15 +18,24 @@ import numpy as np
 import pandas as pd
 
 from model.explain import explain
+from model.pairs import with_cells
 from model.shap_check import ShapSummary, value_shade
 from model.wording import provisional_advice
 from pipelines.documents import GateRecord
 from pipelines.jobs.predict import model_info
 from pipelines.report.batch import model_name, periods_text
-from pipelines.report.card import BELIEFS_EXPLAINED, belief_rows, model_card
+from pipelines.report.card import (
+    BELIEFS_EXPLAINED,
+    PAIR_HEADERS,
+    belief_rows,
+    model_card,
+    no_pairs_text,
+    pair_rows,
+    pairs_intro,
+)
 from pipelines.report.page import esc, markdown_to_html, number, table
 from pipelines.report.svg import SwarmRow, beeswarm, importance_bars, reliability
-from pipelines.report.weak_signals import weak_signals_section
+from pipelines.report.weak_signals import cell_evidence, weak_signals_section
 from pipelines.storage.bundle import Bundle
 
 if TYPE_CHECKING:
@@ -104,6 +113,22 @@ def _beliefs(bundle: Bundle) -> str:
                     numeric=(2, 3), cls="beliefs") + "</section>")
 
 
+def _pairs(bundle: Bundle, signals: WeakSignals | None) -> str:
+    """The pair cells the model learned, each with the weak-signal report's evidence on it."""
+    head = "<section id=learned-pairs><h2>Pairs learned</h2>"
+    pairs = bundle.training.pairs
+    if not pairs:
+        return (head + f"<p class=note id=no-pairs>{esc(no_pairs_text(bundle.training))}</p>"
+                "</section>")
+    evidence = cell_evidence(signals)
+    rows = [[esc(cell) for cell in row]
+            + [esc(evidence.get((tuple(p["features"]), tuple(p["values"])), "not tested"))]
+            for row, p in zip(pair_rows(pairs), pairs, strict=True)]
+    return (head + f"<p>{esc(pairs_intro(bundle.training))}</p>"
+            + table([h.capitalize() for h in PAIR_HEADERS] + ["Weak-signal evidence"], rows,
+                    numeric=(1, 2, 3, 4), cls="pairs") + "</section>")
+
+
 def _feature_order(bundle: Bundle, features: tuple[str, ...]) -> list[str]:
     """The features the beeswarm shows: the most important first, at most SWARM_FEATURES."""
     summary = _summary(bundle)
@@ -117,7 +142,8 @@ def swarm_rows(bundle: Bundle, sample: pd.DataFrame) -> list[SwarmRow]:
     if len(sample) > SAMPLE_LIMIT:
         sample = sample.sample(SAMPLE_LIMIT, random_state=0)
     explanation = explain(bundle.model, sample)
-    columns = bundle.config.by_name
+    columns = bundle.model.encoder.described
+    sample = with_cells(sample, explanation.features)
     rows = []
     for feature in _feature_order(bundle, explanation.features):
         j = explanation.features.index(feature)
@@ -133,7 +159,7 @@ def _floats(values: list[float | None]) -> np.ndarray:
 
 def stored_swarm_rows(bundle: Bundle, summary: ShapSummary) -> list[SwarmRow]:
     """The beeswarm of the training rows shap explained, from the summary in the training record."""
-    columns = bundle.config.by_name
+    columns = bundle.model.encoder.described
     features = tuple(f for f in summary.sample if f in columns)
     return [SwarmRow(columns[f].label, _floats(summary.sample[f]),
                      _floats(summary.shade.get(f, [None] * len(summary.sample[f]))))
@@ -244,4 +270,5 @@ def model_body(bundle: Bundle, sample: pd.DataFrame | None,
     return "\n".join([_header(bundle, now), _importance(bundle), _beliefs(bundle),
                       _contributions(bundle, sample),
                       _reliability(bundle), _backtest(bundle), weak_signals_section(weak_signals),
+                      _pairs(bundle, weak_signals),
                       _gates(bundle, gate_history), _card(bundle, gate_history)])

@@ -111,6 +111,17 @@ def _missing(signals: WeakSignals | None) -> str:
             "the same list in the terminal.</p>")
 
 
+def cell_evidence(signals: WeakSignals | None) -> dict[tuple[tuple[str, ...], tuple[str, ...]], str]:
+    """For each tested cell, keyed by (features, values): its ratio and chance in words."""
+    if signals is None or signals.report is None:
+        return {}
+    report = signals.report
+    return {(tuple(c.features), tuple(c.values)):
+            f"{c.ratio:.1f}× expected; {chance_words(c.expected_by_chance)} cells this strong "
+            f"by chance{' (strong)' if c.strong else ''}"
+            for c in (*report.cells, *report.worse)}
+
+
 def weak_signals_section(signals: WeakSignals | None) -> str:
     """The model report's "Weak signals" section, or a note saying how to get it."""
     head = ("<section id=weak-signals><h2>Weak signals: improbable alliances</h2>"

@@ -1,20 +1,19 @@
 """The one gateway to MLflow: runs, datasets, artifacts, the model registry.
 
 `Gateway` owns the MLflow client, the tracking URI, bounded waits on a server,
-quiet logging and pickle-free downloads; no other module imports `MlflowClient` or
-sets MLflow's environment variables. The tracking URI is MLFLOW_TRACKING_URI when
-set, else the workspace's SQLite file with artifacts under the workspace, so a
-laptop needs no server. Imported lazily by the jobs that need it: prediction from
-the exported champion never imports MLflow.
+quiet logging and pickle-free downloads; no other module imports `MlflowClient`, and
+only `pipelines.tracking.environment` (importable without loading MLflow) sets MLflow's
+environment variables, for this module and before it loads. The tracking URI is
+MLFLOW_TRACKING_URI when set, else the workspace's SQLite file with artifacts under
+the workspace, so a laptop needs no server. Imported lazily by the jobs that need it:
+prediction from the exported champion never imports MLflow.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import tempfile
-import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.data.pandas_dataset import from_pandas
+from mlflow.data.pandas_dataset import PandasDataset, from_pandas
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema, TensorSpec
 
@@ -35,6 +34,13 @@ from pipelines.errors import NotRegistered, TrackingUnavailable
 from pipelines.settings import Workspace
 from pipelines.storage.atomic import fsync_directory, fsync_file
 from pipelines.storage.bundle import BundleError
+from pipelines.tracking.environment import (
+    bound_http_waits,
+    check_reachable,
+    quiet_logging,
+    settings_in_force,
+)
+from pipelines.tracking.environment import wait_bound as wait_bound  # part of this API
 
 SERVING_CODE = Path(__file__).with_name("serving.py")
 PACKAGE_DIRS = [Path(__file__).resolve().parents[1], Path(__file__).resolve().parents[2] / "model"]
@@ -66,78 +72,6 @@ class VersionSummary:
     def gate(self) -> GateRecord | None:
         """The promotion decision recorded on this version, if it went through the gate."""
         return GateRecord.from_tags(self.tags, self.version)
-
-
-def quiet_logging() -> None:
-    """Keep MLflow's progress bars, info logs and run links out of the user's terminal."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    # MLflow prints "View run ... at ..." links to standard output against a server,
-    # which would break `--format json`.
-    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    # MLflow's hints about dataset sources and integer columns do not apply: the
-    # signature declares integers as doubles and the dataset source is a local file.
-    warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\.")
-
-
-def bound_http_waits(settings: TrackingSettings, *, override: bool = True) -> None:
-    """Make every MLflow HTTP request give up after `timeout_seconds` per try and `retries` retries.
-
-    MLflow reads these variables at each request. The backoff factor is 1 with no
-    jitter, so waits between tries are 0, 2, 4 ... s (urllib3) and the worst case
-    is `wait_bound(settings)`. With `override` False, values already set are kept.
-    """
-    values = {"MLFLOW_HTTP_REQUEST_TIMEOUT": settings.timeout_seconds,
-              "MLFLOW_HTTP_REQUEST_MAX_RETRIES": settings.retries,
-              "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": 1, "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": 0}
-    for key, value in values.items():
-        if override or key not in os.environ:
-            os.environ[key] = str(value)
-
-
-def wait_bound(settings: TrackingSettings) -> float:
-    """The longest one request to an unresponsive tracking server can take, in seconds."""
-    backoff = sum(2.0 ** (n - 1) for n in range(2, settings.retries + 1))
-    return settings.timeout_seconds * (settings.retries + 1) + backoff
-
-
-def _settings_in_force() -> TrackingSettings:
-    """The bounds MLflow will use now (as set by `bound_http_waits` or the user)."""
-    return TrackingSettings(timeout_seconds=int(os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"]),
-                            retries=int(os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]))
-
-
-def check_reachable(uri: str, settings: TrackingSettings) -> None:
-    """For an http(s) tracking URI, one bounded request to its /health endpoint.
-
-    Any HTTP answer counts as reachable (authentication errors are MLflow's to
-    report); no answer within `wait_bound(settings)` raises.
-
-    Raises:
-        TrackingUnavailable: the server refused the connection, timed out or broke TLS.
-    """
-    if not uri.startswith(("http://", "https://")):
-        return
-    import requests
-
-    insecure = os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() in ("true", "1")
-    verify: bool | str = False if insecure else os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH", True)
-    started, error = time.monotonic(), ""
-    for attempt in range(settings.retries + 1):
-        if attempt > 1:
-            time.sleep(2.0 ** (attempt - 1))
-        try:
-            requests.get(uri.rstrip("/") + "/health", timeout=settings.timeout_seconds,
-                         verify=verify, allow_redirects=False)
-            return
-        except requests.RequestException as exc:
-            error = type(exc).__name__
-    raise TrackingUnavailable(
-        f"tracking server unreachable at {uri}: no answer after {settings.retries + 1} tries "
-        f"in {time.monotonic() - started:.0f} s ({error}); nothing was changed. Check "
-        "MLFLOW_TRACKING_URI and the server, or raise tracking.timeout_seconds / retries")
 
 
 def _create_database(workspace: Workspace) -> None:
@@ -342,7 +276,7 @@ class Gateway:
         """
         if settings is None:
             bound_http_waits(TrackingSettings(), override=False)
-            settings = _settings_in_force()
+            settings = settings_in_force()
         bound_http_waits(settings)
         check_reachable(uri, settings)
         if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
@@ -355,19 +289,39 @@ class Gateway:
 
     # Runs -------------------------------------------------------------------------
 
+    @staticmethod
+    def training_dataset(frame: pd.DataFrame, source: str, config: Config) -> PandasDataset:
+        """The training rows as the MLflow dataset `log_training_run` logs, with its digest
+        and schema already computed (a scan of every value: tenths of a second per
+        thousand rows), so that a job can build it ahead of time."""
+        data = from_pandas(frame, source=source, targets=config.role("label"),
+                           name="labelled-proposals")
+        _ = data.schema  # computed once, kept by the dataset
+        return data
+
+    @staticmethod
+    def prepare_model_logging() -> None:
+        """Do ahead of time what MLflow does the first time a process logs a model: map
+        every installed package to its modules (about half a second) to check the
+        model's requirements against them. Only saves time: skipped if MLflow moved it."""
+        with contextlib.suppress(Exception):
+            from mlflow.utils.requirements_utils import warn_dependency_requirement_mismatches
+
+            warn_dependency_requirement_mismatches(requirements())
+
     def log_training_run(self, *, params: dict[str, Any], metrics: dict[str, float],
-                         tags: dict[str, str], dataset: pd.DataFrame, dataset_source: str,
-                         artifacts: Path, bundle: Path, example: pd.DataFrame,
-                         config: Config) -> tuple[str, str]:
-        """Log one training run with its model; returns (run id, model URI)."""
+                         tags: dict[str, str], dataset: PandasDataset, artifacts: Path,
+                         bundle: Path, example: pd.DataFrame, config: Config) -> tuple[str, str]:
+        """Log one training run with its model; returns (run id, model URI).
+
+        `dataset` comes from `training_dataset`.
+        """
         with pinned(self.uri):
             mlflow.set_experiment(self.experiment or config.model.experiment)
             with mlflow.start_run(tags=tags) as run:
                 mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
                 mlflow.log_metrics(metrics)
-                data = from_pandas(dataset, source=dataset_source,
-                                   targets=config.role("label"), name="labelled-proposals")
-                mlflow.log_input(data, context="training")
+                mlflow.log_input(dataset, context="training")
                 mlflow.log_artifacts(str(artifacts))
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")

@@ -1,0 +1,183 @@
+"""Pairs of features learned under a pooled prior: cells, exact reasons, no loss without pairs."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model.bayes import POOL_MIN_SCALE, BayesianLogistic
+from model.beliefs import build_prior
+from model.calibration import sigmoid
+from model.config import Column, Config
+from model.design import Design, standardised
+from model.explain import explain, reasons
+from model.features import FeatureEncoder
+from model.metrics import log_loss
+from model.pairs import cell_label, pair_name
+from model.scorer import ScoringModel
+from model.selection import BAYES_SPEC, fit_procedure, prepare
+from model.simulate import SimulationParams, simulate_history
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+FEATURES = (
+    Column("sector", "category", required="yes", feature=True, values=("a", "b", "c", "d")),
+    Column("kind", "category", required="yes", feature=True, values=("x", "y", "z")),
+    Column("plan", "boolean", required="yes", feature=True),
+)
+PAIR = ("sector", "kind")
+PLANTED = 2.5  # log-odds of the (a, x) cell beyond its two features
+
+
+def _history(n: int, seed: int, planted: float) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Proposals, outcomes and true probabilities; only cell (a, x) has a term of its own."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"sector": rng.choice(["a", "b", "c", "d"], n, p=[0.1, 0.3, 0.3, 0.3]),
+                          "kind": rng.choice(["x", "y", "z"], n),
+                          "plan": (rng.random(n) < 0.4).astype(float)})
+    cell = (frame["sector"] == "a") & (frame["kind"] == "x")
+    logit = -2.2 + 1.0 * frame["plan"] + 0.3 * (frame["kind"] == "y") + planted * cell
+    truth = 1 / (1 + np.exp(-logit.to_numpy()))
+    return frame, (rng.random(n) < truth).astype(float), truth
+
+
+def _fit(frame: pd.DataFrame, y: np.ndarray, pairs: tuple[tuple[str, str], ...]
+         ) -> tuple[BayesianLogistic, FeatureEncoder]:
+    encoder = FeatureEncoder(FEATURES, rare_level_min_count=1, pairs=pairs).fit(frame)
+    X = encoder.transform(frame)
+    return BayesianLogistic(build_prior((), encoder, X, y)).fit(X, y), encoder
+
+
+def test_a_planted_cell_is_learned_and_its_segment_calibrated() -> None:
+    frame, y, _ = _history(4000, 1, PLANTED)
+    model, encoder = _fit(frame, y, (PAIR,))
+    learned = model.pair_effects(encoder.transform(frame), y)
+    top = learned[0]
+    assert (top.features, top.values) == (PAIR, ("a", "x")) and top.clear and top.low > 0.5
+    assert all(not cell.clear for cell in learned[1:])
+    test, _, truth = _history(20000, 2, PLANTED)
+    cell = ((test["sector"] == "a") & (test["kind"] == "x")).to_numpy()
+    predicted = model.predict_proba(encoder.transform(test))
+    assert abs(predicted[cell].mean() / truth[cell].mean() - 1) < 0.25
+    main, main_encoder = _fit(frame, y, ())
+    without = main.predict_proba(main_encoder.transform(test))
+    assert abs(without[cell].mean() / truth[cell].mean() - 1) > 0.25  # what the pair term fixes
+
+
+def test_without_a_planted_cell_the_pair_terms_stay_near_zero_at_no_loss() -> None:
+    losses = []
+    for seed in range(3):
+        frame, y, _ = _history(2000, 10 + seed, 0.0)
+        test, y_test, _ = _history(20000, 99, 0.0)
+        with_pairs, encoder = _fit(frame, y, (PAIR,))
+        learned = with_pairs.pair_effects(encoder.transform(frame), y)
+        assert not any(cell.clear for cell in learned)
+        terms = with_pairs.theta_[1:][with_pairs.prior.pooled_columns]
+        assert terms.size > 0 and np.abs(terms).max() < 0.2
+        pooled = with_pairs.scale_[with_pairs.prior.pooled_columns]
+        assert np.median(pooled) < 0.2 and pooled.min() >= POOL_MIN_SCALE / 10
+        main, main_encoder = _fit(frame, y, ())
+        ones = np.ones(len(y_test))
+        losses.append((log_loss(y_test, with_pairs.predict_proba(encoder.transform(test)), ones),
+                       log_loss(y_test, main.predict_proba(main_encoder.transform(test)), ones)))
+    ratio = np.median([a / b for a, b in losses])
+    assert ratio < 1.003, losses
+
+
+def test_the_structured_design_computes_what_the_dense_matrix_does() -> None:
+    rng = np.random.default_rng(0)
+    n, dense = 300, 5
+    cells = [rng.integers(-1, 4, n), rng.integers(-1, 6, n)]  # -1: in no kept cell
+    blocks = [np.zeros((n, 4)), np.zeros((n, 6))]
+    for block, index in zip(blocks, cells, strict=True):
+        rows = np.flatnonzero(index >= 0)
+        block[rows, index[rows]] = 1.0
+    Z = np.column_stack([np.ones(n), rng.normal(size=(n, dense - 1)), *blocks])
+    design = Design.from_matrix(Z, [(dense, dense + 4), (dense + 4, dense + 10)])
+    assert design.first == dense  # the cells are stored as indices, not as columns
+    theta, v = rng.normal(size=Z.shape[1]), rng.random(n)
+    np.testing.assert_allclose(design.dot(theta), Z @ theta, atol=1e-12)
+    np.testing.assert_allclose(design.t_dot(v), Z.T @ v, atol=1e-12)
+    np.testing.assert_allclose(design.gram(v), (Z.T * v) @ Z, atol=1e-12)
+    Z[0, dense] = 0.5  # not 0/1: kept dense, still right
+    fallback = Design.from_matrix(Z, [(dense, dense + 4), (dense + 4, dense + 10)])
+    assert fallback.first == Z.shape[1]
+    np.testing.assert_allclose(fallback.gram(v), (Z.T * v) @ Z, atol=1e-12)
+    X = np.column_stack([rng.normal(size=(n, dense - 1)), *blocks])
+    center, unit = np.r_[X[:, :dense - 1].mean(axis=0), np.zeros(10)], np.r_[np.full(dense - 1, 2.0),
+                                                                              np.ones(10)]
+    shortcut = standardised(X, center, unit, [(dense - 1, dense + 3), (dense + 3, dense + 9)])
+    full = np.column_stack([np.ones(n), (X - center) / unit])
+    assert shortcut.first == dense
+    np.testing.assert_allclose(shortcut.gram(v), (full.T * v) @ full, atol=1e-12)
+    np.testing.assert_allclose(shortcut.dot(theta), full @ theta, atol=1e-12)
+
+
+def test_cells_are_encoded_after_the_features_and_survive_a_round_trip() -> None:
+    frame, _, _ = _history(400, 3, 0.0)
+    encoder = FeatureEncoder(FEATURES, pairs=(PAIR,), cell_min_count=10).fit(frame)
+    X = encoder.transform(frame)
+    assert encoder.feature_names == ("sector", "kind", "plan", pair_name(PAIR))
+    block = X[:, encoder.main_width_:]
+    counts = frame.groupby(list(PAIR)).size()
+    assert block.shape[1] == int((counts >= 10).sum())
+    assert set(np.unique(block.sum(axis=1))) <= {0.0, 1.0}
+    unseen = frame.head(3).assign(sector=["e", None, "a"])
+    encoded = encoder.transform(unseen)[:, encoder.main_width_:]
+    assert encoded[0].sum() == 0 and encoded[1].sum() == 0  # unseen or missing: no cell
+    again = FeatureEncoder.from_dict(encoder.to_dict(), FEATURES)
+    np.testing.assert_array_equal(again.transform(frame), X)
+    older = encoder.to_dict()
+    older["specs"] = [s for s in older["specs"] if s["kind"] != "pair"]
+    for key in ("pairs", "cell_min_count"):
+        del older[key]
+    for spec in older["specs"]:
+        del spec["pair"]
+    assert FeatureEncoder.from_dict(older, FEATURES).transform(frame).shape[1] == encoder.main_width_
+
+
+@pytest.fixture(scope="module")
+def planted(config: Config, tmp_path_factory: pytest.TempPathFactory
+            ) -> tuple[pd.DataFrame, ScoringModel]:
+    from pipelines.storage.readers import load_proposals
+
+    history, _ = simulate_history(SimulationParams(periods=10, per_period=400, seed=6))
+    path = tmp_path_factory.mktemp("planted") / "history.csv"
+    history.to_csv(path, index=False)
+    data = prepare(load_proposals(path, config, labelled=True), config)
+    quick = dataclasses.replace(config, model=dataclasses.replace(config.model, cv_repeats=1))
+    model, _ = fit_procedure(BAYES_SPEC, data, quick, seed=0)
+    return data.proposals, model
+
+
+def test_pair_reasons_are_their_own_words_and_add_up_exactly(planted: tuple[pd.DataFrame, ScoringModel],
+                                                             config: Config) -> None:
+    proposals, model = planted
+    expl = explain(model, proposals)
+    np.testing.assert_allclose(expl.base_logit + expl.contributions.sum(axis=1), expl.logit,
+                               atol=1e-9)
+    np.testing.assert_allclose(expl.probability, sigmoid(expl.logit), atol=1e-15)
+    name = pair_name(("partner_sector", "partnership_type"))
+    j = expl.features.index(name)
+    cell = ((proposals["partner_sector"] == "wealth_management")
+            & (proposals["partnership_type"] == "technical_integration")).to_numpy()
+    assert cell.sum() >= 10 and np.all(expl.contributions[cell, j] > 1.0)
+    encoder = model.encoder
+    kept = {lvl for spec in encoder.specs_ if spec.name == name for lvl in spec.levels}
+    outside = np.array([f"{a} × {b}" not in kept for a, b in
+                        zip(proposals["partner_sector"], proposals["partnership_type"],
+                            strict=True)])
+    assert np.all(expl.contributions[outside, j] == 0.0)  # explained against no cell
+    first = int(np.flatnonzero(cell)[0])
+    one = proposals.iloc[[first]]
+    items, upward, _ = reasons(explain(model, one), one, encoder.described, top=30)[0]
+    reason = next(r for r in items if r["feature"] == name)
+    assert reason["label"] == "Wealth management × technical integration" == cell_label(
+        "wealth_management × technical_integration")
+    assert reason in upward and reason["points"] > 0
+    assert sum(r["logit"] for r in items) == pytest.approx(expl.logit[first] - expl.base_logit,
+                                                           abs=1e-9)
