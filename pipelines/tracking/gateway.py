@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -393,8 +394,21 @@ class Gateway:
             return None
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
-        """Point an alias at a version."""
-        self.client.set_registered_model_alias(name, alias, version)
+        """Point an alias at a version.
+
+        A tracking server moves an alias by deleting and inserting it, so two jobs moving
+        the same alias at once (two trainings each naming their version @challenger) can
+        make one of them hit the other's row. Moving an alias is last-writer-wins anyway,
+        so the losing job tries again, a few times, after a short wait.
+        """
+        for attempt in range(ALIAS_ATTEMPTS):
+            try:
+                self.client.set_registered_model_alias(name, alias, version)
+                return
+            except mlflow.exceptions.MlflowException as error:
+                if attempt == ALIAS_ATTEMPTS - 1 or not _alias_race(error):
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
     def remove_alias(self, name: str, alias: str) -> None:
         """Delete an alias if it exists."""
@@ -449,3 +463,12 @@ class Gateway:
                 raise BundleError(f"{model_uri}: not in the registry at {self.uri} ({exc.message})") from exc
             raise
         return Path(local) / "artifacts" / "bundle"
+
+
+ALIAS_ATTEMPTS = 5
+
+
+def _alias_race(error: Exception) -> bool:
+    """Whether an error is a tracking server's unique-key conflict on a model alias."""
+    text = str(error).lower()
+    return "alias" in text and ("unique" in text or "already exists" in text)
