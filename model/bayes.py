@@ -54,10 +54,11 @@ MODEL_ERROR_SD = 0.4
 # [POOL_MIN_SCALE, POOL_MAX_SCALE]; the rounds stop when a round moves no coefficient
 # by more than `POOL_TOLERANCE` log-odds, or after `POOL_ROUNDS`. `POOL_PSEUDO_CELLS`:
 # a pair of a dozen small cells can set its scale on one lucky cell, which then looks
-# "clear". Measured on 10 histories of 5,000 rows with no planted pair: 2 with a false
-# clear cell without pseudo-cells, 1 with one, none with 2, but 2 also learned the
-# planted cells much more slowly (segments 42% off instead of 19%): 1 is the compromise
-# (bench/results/pairs.md).
+# "clear". In a 10-seed sweep at 5,000 rows (not part of a benchmark script), histories
+# with no planted pair showed a false clear cell in 2, 1 and 0 of 10 with 0, 1 and 2
+# pseudo-cells, but 2 learned the planted cells much more slowly (the wealth-management
+# segment 42% off instead of 19%): 1 is the compromise. bench/pairs.py measures the
+# shipped value (bench/results/pairs.md).
 POOL_DF = 3.0
 POOL_START = 0.35
 POOL_MIN_SCALE = 0.02
