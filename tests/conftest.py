@@ -75,10 +75,15 @@ def _local_tracking() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _restore_mlflow_environment() -> Iterator[None]:
-    """MLflow exports the URIs a test sets to the environment; keep each test's to itself."""
+    """Keep the MLflow URIs a test sets (process-wide and exported) to that test."""
+    import mlflow.tracking._model_registry.utils as registry_uris
+    import mlflow.tracking._tracking_service.utils as tracking_uris
+
     keys = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
     saved = {k: os.environ.get(k) for k in keys}
+    uris = tracking_uris._tracking_uri, registry_uris._registry_uri
     yield
+    tracking_uris._tracking_uri, registry_uris._registry_uri = uris
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)

@@ -12,7 +12,7 @@ from pipelines.storage.bundle import load_bundle
 
 
 def test_the_run_has_its_metrics_dataset_and_artifacts(trained: Trained) -> None:
-    client = MlflowClient(trained.workspace.tracking_uri())
+    client = MlflowClient(trained.workspace.tracking_uri(), trained.workspace.tracking_uri())
     run = client.get_run(trained.outcome.run_id)
     metrics = run.data.metrics
     for name in ("cv_roc_auc", "cv_roc_auc_low", "cv_roc_auc_high", "cv_log_loss", "cv_brier",
@@ -30,8 +30,8 @@ def test_the_run_has_its_metrics_dataset_and_artifacts(trained: Trained) -> None
 
 
 def test_first_version_is_champion_with_descriptive_tags(trained: Trained) -> None:
-    client = MlflowClient(trained.workspace.tracking_uri())
-    version = client.get_model_version_by_alias("partnerscore", "champion")
+    uri = trained.workspace.tracking_uri()
+    version = MlflowClient(uri, uri).get_model_version_by_alias("partnerscore", "champion")
     assert str(version.version) == trained.outcome.version == "1"
     assert version.tags["periods"].startswith("2025-01")
     assert int(version.tags["positives"]) == int(trained.history["real_impact"].sum())
@@ -47,6 +47,7 @@ def test_registry_pyfunc_and_exported_champion_agree_with_memory(
     in_memory = trained.outcome.result.model.predict_proba(new_proposals)
     exported = load_bundle(trained.workspace.champion).model.predict_proba(new_proposals)
     mlflow.set_tracking_uri(trained.workspace.tracking_uri())
+    mlflow.set_registry_uri(trained.workspace.tracking_uri())
     pyfunc = mlflow.pyfunc.load_model("models:/partnerscore@champion")
     request = request_frame(new_proposals, load_bundle(trained.workspace.champion).config)
     served = pyfunc.predict(request)
@@ -63,7 +64,7 @@ def test_a_second_training_becomes_challenger_and_leaves_the_champion(
     before = (trained.workspace.champion / "manifest.json").read_bytes()
     outcome = run_training(trained.workspace, config, default_config_text(), trained.history,
                            "history", seed=1)
-    client = MlflowClient(trained.workspace.tracking_uri())
+    client = MlflowClient(trained.workspace.tracking_uri(), trained.workspace.tracking_uri())
     assert outcome.alias == "challenger"
     assert str(client.get_model_version_by_alias("partnerscore", "challenger").version) == outcome.version
     assert str(client.get_model_version_by_alias("partnerscore", "champion").version) == "1"

@@ -158,7 +158,7 @@ def test_training_refuses_to_register_a_corrupted_export(
     workspace = Workspace.resolve(tmp_path / "workspace")
     with pytest.raises(ExplanationMismatch, match="was not registered"):
         run_training(workspace, quick, default_config_text(), history, "history", seed=0)
-    client = MlflowClient(workspace.tracking_uri())
+    client = MlflowClient(workspace.tracking_uri(), workspace.tracking_uri())
     assert client.search_model_versions() == []
     experiments = [e.experiment_id for e in client.search_experiments()]
     assert not experiments or list(client.search_runs(experiments)) == []
@@ -172,7 +172,7 @@ def champion(trained: Trained) -> Bundle:
 
 def test_the_run_logs_shap_values_per_feature(trained: Trained, champion: Bundle,
                                               tmp_path: Path) -> None:
-    client = MlflowClient(trained.workspace.tracking_uri())
+    client = MlflowClient(trained.workspace.tracking_uri(), trained.workspace.tracking_uri())
     path = client.download_artifacts(trained.outcome.run_id, "shap/contributions.csv", str(tmp_path))
     table = pd.read_csv(path)
     features = list(champion.model.encoder.feature_names)
