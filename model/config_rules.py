@@ -212,11 +212,15 @@ def read_options(raw: Mapping[str, Any], rules: Mapping[str, Rule], key: str,
     return out
 
 
+AMBIGUOUS = set(":.'\"")
+
+
 def join(key: str, name: str) -> str:
     """The dotted key of option `name` inside `key` (`model` + `cv_folds`). A name a reader
     could not see as typed (empty, blank at either end, with a line break or other control
-    character) is shown quoted, so that every problem stays on one line."""
+    character) is shown quoted, so that every problem stays on one line; so is a name
+    holding a colon, a dot or a quote, which would blur where the key ends."""
     name = str(name)
-    if not name or not name.isprintable() or name.strip() != name:
+    if not name or not name.isprintable() or name.strip() != name or set(name) & AMBIGUOUS:
         name = repr(name)
     return f"{key}.{name}" if key else name

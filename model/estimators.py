@@ -103,10 +103,14 @@ class MarginModel:
             self._fit_linear(X[:, :self.width_], y, sample_weight, monotone[:self.width_])
             self._pad(X)
         elif self.spec.kind == TREES:
+            # Unit weights are passed as none: the fit is the same, bit for bit, but
+            # scikit-learn then bins each number with one percentile call instead of
+            # one weighted percentile per bin (a third of the training time at 5,000 rows).
+            unit = bool(np.all(sample_weight == 1.0))
             self.estimator_ = HistGradientBoostingClassifier(
                 **self.spec.params, monotonic_cst=monotone[:self.width_].tolist(),
                 early_stopping=False, categorical_features=None, random_state=self.seed,
-            ).fit(X[:, :self.width_], y, sample_weight=sample_weight)
+            ).fit(X[:, :self.width_], y, sample_weight=None if unit else sample_weight)
         else:
             raise ValueError(f"unknown candidate kind {self.spec.kind!r}")
         return self

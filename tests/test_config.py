@@ -405,7 +405,7 @@ def test_arbitrary_values_anywhere_give_a_configuration_error(keys: list[str], v
             assert PROBLEM.match(problem), problem
 
 
-@pytest.mark.parametrize("name", ["\n", "", " roles", "tab\there"])
+@pytest.mark.parametrize("name", ["\n", "", " roles", "tab\there", ":", "a.b", "it's"])
 def test_an_unreadable_option_name_is_quoted_so_the_problem_stays_on_one_line(name: str) -> None:
     with pytest.raises(ConfigError) as raised:
         parse_config(mutated({"roles": {**SHIPPED["roles"], name: 0}}))

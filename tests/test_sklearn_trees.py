@@ -110,3 +110,23 @@ def test_native_categorical_splits_are_refused() -> None:
                                            random_state=0).fit(X, y)
     with pytest.raises(ValueError, match="categorical"):
         compile_hist_gradient_boosting(model)
+
+
+def test_unit_weights_passed_as_none_fit_the_same_trees() -> None:
+    """Trees skip their unit weights (binning is then much faster): same margins, bit for bit,
+    and weights that are not all 1 still reach scikit-learn."""
+    from model.estimators import CandidateSpec, MarginModel
+
+    rng = np.random.default_rng(3)
+    n = 2000
+    X = np.c_[rng.integers(0, 2, (n, 6)).astype(float), rng.lognormal(size=(n, 2)) * 1000]
+    X[rng.random(n) < 0.1, 7] = np.nan
+    y = (X[:, 0] + np.log1p(np.nan_to_num(X[:, 6])) / 4 + rng.normal(size=n) > 2).astype(int)
+    params = {"learning_rate": 0.1, "max_iter": 30, "max_depth": 3, "min_samples_leaf": 20}
+    spec, monotone = CandidateSpec("boosted_trees", params), np.zeros(X.shape[1], dtype=int)
+    for weights in (np.ones(n), rng.uniform(0.5, 2.0, n)):
+        ours = MarginModel(spec, seed=0).fit(X, y, weights, monotone).estimator_
+        direct = HistGradientBoostingClassifier(
+            **params, monotonic_cst=monotone.tolist(), early_stopping=False,
+            categorical_features=None, random_state=0).fit(X, y, sample_weight=weights)
+        np.testing.assert_array_equal(ours.decision_function(X), direct.decision_function(X))

@@ -324,7 +324,9 @@ JUNK = st.one_of(
 )
 KEYS = ["surprises", "interactions", "interactions.0", "interactions.0.1",
         "surprises.min_rows", "surprises.false_alarm_rate", "surprises.interval"]
-PROBLEM = re.compile(r"^(surprises|interactions)[^:]*: (expected |unknown option; )")
+# The key, whose quoted option names may hold any character, then the problem.
+PROBLEM = re.compile(r"""^(surprises|interactions)(?:[^:'"]|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")*"""
+                     r": (expected |unknown option; )")
 
 
 @settings(max_examples=300, deadline=None)
