@@ -35,6 +35,7 @@ columns. The averaged variance needs few refits, being a mean over every trainin
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -42,17 +43,26 @@ import numpy as np
 from model.bayes import BayesianLogistic, margin_sd
 from model.beliefs import build_prior
 from model.config import Config
-from model.estimators import CandidateSpec
+from model.estimators import CandidateSpec, MarginModel
 from model.features import FeatureEncoder
-from model.scorer import ScoringModel
+from model.scorer import BAYES, ScoringModel
 from model.selection import TrainingData, fit_margin
 
 TREE_REPLICATES = 10  # refits per training; a mean over every training row needs few
 
 
-def linear_posterior(encoder: FeatureEncoder, data: TrainingData,
-                     config: Config) -> BayesianLogistic:
-    """The bayes model under the configured beliefs, on every training row, with `encoder`."""
+def linear_posterior(encoder: FeatureEncoder, data: TrainingData, config: Config,
+                     fitted: MarginModel | None = None) -> BayesianLogistic:
+    """The bayes model under the configured beliefs, on every training row, with `encoder`.
+
+    `fitted`: the chosen candidate fitted on those rows with that encoder; when it is the
+    bayes model, its posterior is this one (the fit is deterministic) and is reused.
+    """
+    if fitted is not None and fitted.spec.kind == BAYES:
+        posterior = copy.copy(fitted.posterior_)
+        posterior.level, posterior.model_error = (config.model.interval_level,
+                                                  config.model.model_error_sd)
+        return posterior
     X = encoder.transform(data.proposals)
     prior = build_prior(config.beliefs, encoder, X, data.y, data.weights)
     return BayesianLogistic(prior, level=config.model.interval_level,

@@ -194,7 +194,7 @@ def _train(data: TrainingData, config: Config, seed: int, workers: Workers,
     results, warning = select(data, config, seed, workers=workers, progress=progress)
     best = min(results, key=lambda r: (r.log_loss, r.spec.regularisation_rank))
     checked = check_choice(best, data, config, seed, workers=workers, progress=progress)
-    posterior = linear_posterior(checked.model.encoder, data, config)
+    posterior = linear_posterior(checked.model.encoder, data, config, checked.estimator)
     model = checked.model
     if checked.replicates is not None:
         model = with_tree_interval(model, checked.replicates, posterior, data)

@@ -241,3 +241,20 @@ def test_platt_stays_finite_when_margins_separate_the_classes() -> None:
     assert 0 < platt.slope < 10 and np.isfinite(platt.offset)
     p = sigmoid(platt.logit(margin))
     assert p[y == 1].min() > p[y == 0].max()
+
+
+def test_the_chosen_bayes_fit_is_the_posterior_reused(history: pd.DataFrame,
+                                                      config: Config) -> None:
+    from model.selection import BAYES_SPEC, fit_margin
+
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model,
+                                                                   interval_level=0.8))
+    data = prepare(history, config)
+    encoder, fitted, _ = fit_margin(BAYES_SPEC, data.proposals, data.y, data.weights, config, 0)
+    reused = linear_posterior(encoder, data, config, fitted)
+    fresh = linear_posterior(encoder, data, config)
+    np.testing.assert_array_equal(reused.theta_, fresh.theta_)
+    np.testing.assert_array_equal(reused.covariance_, fresh.covariance_)
+    assert reused.belief_checks() == fresh.belief_checks()
+    assert (reused.level, reused.model_error) == (0.8, config.model.model_error_sd)
+    assert fitted.posterior_.level == 0.90  # the candidate's own fit is left as it was
