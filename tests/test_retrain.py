@@ -35,8 +35,13 @@ def split(tmp_path: Path) -> tuple[Path, Path]:
     return split_history(tmp_path)
 
 
+def _client(workspace: Workspace) -> MlflowClient:
+    """A client reading the workspace's registry (not MLflow's process-wide one)."""
+    return MlflowClient(workspace.tracking_uri(), workspace.tracking_uri())
+
+
 def _aliases(workspace: Workspace) -> dict[str, str]:
-    model = MlflowClient(workspace.tracking_uri(), workspace.tracking_uri()).get_registered_model("partnerscore")
+    model = _client(workspace).get_registered_model("partnerscore")
     return {alias: str(version) for alias, version in model.aliases.items()}
 
 
@@ -59,7 +64,7 @@ def test_gate_pass_promotes_and_keeps_previous(tmp_path: Path, split: tuple[Path
     assert _aliases(workspace) == {"champion": "2", "previous": "1"}
     assert exported_version(workspace.champion) == "2"
     assert load_bundle(workspace.champion).training.periods[-1] == "2025-12"
-    client = MlflowClient(workspace.tracking_uri(), workspace.tracking_uri())
+    client = _client(workspace)
     version = client.get_model_version("partnerscore", "2")
     assert version.tags["gate.passed"] == "true" and "2025-12" in version.tags["gate.reason"]
     card = client.download_artifacts(version.run_id, "model_card.md", str(tmp_path))
@@ -76,7 +81,7 @@ def test_gate_fail_leaves_the_champion_untouched(tmp_path: Path, split: tuple[Pa
     assert not outcome.promoted and "log loss worse" in outcome.decision.reason
     assert _aliases(workspace) == {"champion": "1", "challenger": "2"}
     assert (workspace.champion / "manifest.json").read_bytes() == before
-    tags = MlflowClient(workspace.tracking_uri(), workspace.tracking_uri()).get_model_version("partnerscore", "2").tags
+    tags = _client(workspace).get_model_version("partnerscore", "2").tags
     assert tags["gate.passed"] == "false"
 
 
@@ -107,7 +112,7 @@ def test_rollback_and_manual_promotion_move_the_aliases(tmp_path: Path,
     promote(workspace, config, "2", rollback=False)
     assert _aliases(workspace)["champion"] == "2"
     assert exported_version(workspace.champion) == "2"
-    tags = MlflowClient(workspace.tracking_uri(), workspace.tracking_uri()).get_model_version("partnerscore", "2").tags
+    tags = _client(workspace).get_model_version("partnerscore", "2").tags
     assert tags["promotion"].startswith("promoted by hand")
 
 
