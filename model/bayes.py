@@ -43,10 +43,10 @@ LEVEL = 0.90
 # true ones: what no amount of data removes (interactions, surprising pairs). Added to
 # each proposal's posterior variance so that its interval holds the true probability,
 # not only the best linear approximation of it. Measured on simulated trial months: the
-# best linear model (50,000 rows) is 0.41 off. With the shipped beliefs, 0.4 gives the
-# product's 90% intervals a median coverage of 93-95% from 28 to 5,000 rows (0.5 gave
-# 94-96%, 0.3 fell to 88% at 5,000 rows; bench/results/cold_start.md).
-MODEL_ERROR_SD = 0.4
+# shipped model (pair cells and the action plan × commitment product) learned on 50,000
+# rows is 0.29 off (0.35 without the product, 0.41 with main effects alone), so 0.3;
+# bench/results/cold_start.md measures the coverage it gives.
+MODEL_ERROR_SD = 0.3
 # The pooled prior of pair cells (see the module docstring). The degrees of freedom set
 # how heavy its tails are: 1 would let a single lucky cell escape, a Gaussian would
 # shrink a real one among hundreds of quiet ones (3 gave the best log loss at 5,000

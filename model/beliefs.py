@@ -285,6 +285,9 @@ def build_prior(beliefs: Sequence[Belief], encoder: FeatureEncoder, X: np.ndarra
                     belief.feature, level, direction,
                     _contrast(j, block, level, center, X.shape[1]), strict=belief.strict,
                     strength=belief.strength, scale=belief.scale, believed_effect=belief.effect))
+    for spec, block in _blocks(encoder):
+        if spec.kind == "product":
+            sign[block] = _product_sign(beliefs, spec.pair)
     pooled = tuple((spec.name, block.start, block.stop) for spec, block in _blocks(encoder)
                    if spec.kind == "pair")
     for _, start, stop in pooled:
@@ -295,6 +298,22 @@ def build_prior(beliefs: Sequence[Belief], encoder: FeatureEncoder, X: np.ndarra
                  intercept_mean=float(np.log(rate / (1 - rate))),
                  intercept_scale=INTERCEPT_SCALE, targets=tuple(targets),
                  others=_unbelieved(encoder, targets, center, scale))
+
+
+def _product_sign(beliefs: Sequence[Belief], pair: Sequence[str]) -> int:
+    """The sign a product's term must keep so that no strict belief about one of its two
+    columns is reversed: the other column's encoded values are never negative (checked
+    with `interactions:`), so a term of the belief's sign only adds to that column's
+    effect. 0 when neither column is strictly believed.
+
+    Raises:
+        ConfigError: when the two columns' strict directions are opposite.
+    """
+    signs = {b.direction for b in beliefs if b.feature in pair and b.strict and b.direction}
+    if len(signs) > 1:
+        raise ConfigError([f"interactions: {list(pair)!r} has opposite strict directions; "
+                           "a product of them could only be zero"])
+    return signs.pop() if signs else 0
 
 
 def _unbelieved(encoder: FeatureEncoder, targets: Sequence[BeliefTarget], center: np.ndarray,

@@ -136,7 +136,7 @@ class ModelSettings:
     )
     n_jobs: int | None = None  # processes for cross-validation and candidates; None: all cores
     interval_level: float = 0.9  # of each proposal's probability interval and each verdict
-    model_error_sd: float = 0.4  # log-odds a linear model is off whatever the data (model.bayes)
+    model_error_sd: float = 0.3  # log-odds a linear model is off whatever the data (model.bayes)
 
 
 @dataclass(frozen=True)
@@ -207,8 +207,9 @@ class Config:
 
     @property
     def interactions(self) -> tuple[tuple[str, str], ...]:
-        """The pairs of features whose combinations are watched and learned (`interactions:`)."""
-        return self.surprises.pairs
+        """The pairs of features whose combinations are watched and learned (`interactions:`):
+        the pairs of categories, then the products of numbers or booleans."""
+        return (*self.surprises.pairs, *self.surprises.products)
 
     @property
     def beliefs(self) -> tuple[Belief, ...]:

@@ -87,7 +87,7 @@ def reasons(explanation: Explanation, proposals: pd.DataFrame, columns: dict[str
     (`FeatureEncoder.described`); a pair's value is the proposal's cell.
     """
     features = explanation.features
-    proposals = with_cells(proposals, features)
+    proposals = with_cells(proposals, features, columns)
     described = [describe_values(columns[name], _values(proposals, name)) for name in features]
     labels = list(zip(*(d[0] for d in described), strict=True))
     shown = list(zip(*(d[1] for d in described), strict=True))

@@ -14,7 +14,11 @@ explanations be summed back to the proposal's own fields instead of one-hot colu
   report's `surprises.min_rows`: fewer outcomes say little about a cell), and no
   `other` column, so a proposal in a rarer or unseen cell has no pair column set.
   Only the bayes model learns them (`model.estimators`); `main_width_` columns come
-  first, so the other candidates fit on that prefix.
+  first, so the other candidates fit on that prefix;
+- products (`interactions:` of two numbers or booleans), last: one column, the product
+  of the two encoded values (each filled where missing as above), so that an action
+  plan's effect grows with the people committed to it. Learned by the bayes model only,
+  like pairs.
 """
 
 from __future__ import annotations
@@ -27,10 +31,11 @@ import numpy as np
 import pandas as pd
 
 from model.config import Column
-from model.pairs import cell_values, pair_column, pair_name
+from model.pairs import cell_values, pair_column, pair_name, product_column
 
 OTHER = "__other__"
 MISSING = "__missing__"
+DERIVED_KINDS = ("pair", "product")  # encoded after the configured features, bayes only
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,7 @@ class FeatureSpec:
     """How one configured feature is encoded once fitted."""
 
     name: str
-    kind: str  # "category", "ordinal", "boolean", "numeric" or "pair"
+    kind: str  # "category", "ordinal", "boolean", "numeric", "pair" or "product"
     levels: tuple[str, ...] = ()  # one-hot levels kept (categories), or the order (ordinals)
     seen: tuple[str, ...] = ()  # every level met in training, for novelty flags
     fill: float = 0.0  # value used where missing, in encoded units
@@ -47,7 +52,7 @@ class FeatureSpec:
     low: float = float("nan")  # training range, in the proposal's own units
     high: float = float("nan")
     monotone: int = 0
-    pair: tuple[str, ...] = ()  # a pair's two columns; `levels` are then its cells
+    pair: tuple[str, ...] = ()  # a pair's (or product's) two columns; a pair's `levels` are its cells
 
     @property
     def columns(self) -> list[str]:
@@ -101,12 +106,14 @@ class FeatureEncoder:
     """
 
     def __init__(self, features: Sequence[Column], *, rare_level_min_count: int = 5,
-                 pairs: Sequence[Sequence[str]] = (), cell_min_count: int = 10) -> None:
+                 pairs: Sequence[Sequence[str]] = (), products: Sequence[Sequence[str]] = (),
+                 cell_min_count: int = 10) -> None:
         self.features = tuple(features)
         self.rare_level_min_count = rare_level_min_count
         self.cell_min_count = cell_min_count
         named = {c.name for c in self.features}
         self.pairs = tuple((a, b) for a, b in pairs if a in named and b in named)
+        self.products = tuple((a, b) for a, b in products if a in named and b in named)
 
     def fit(self, proposals: pd.DataFrame) -> FeatureEncoder:
         """Learn levels, cells, fill values and training ranges; returns self."""
@@ -114,9 +121,21 @@ class FeatureEncoder:
         # A pair none of whose cells is common enough has no column, and no reason to give.
         specs += [spec for spec in (self._fit_pair(pair, proposals) for pair in self.pairs)
                   if spec.levels]
+        specs += [FeatureSpec(pair_name(pair), "product", pair=pair) for pair in self.products]
         self.specs_ = tuple(specs)
         self._index()
         return self
+
+    def _product(self, pair: Sequence[str], proposals: pd.DataFrame) -> np.ndarray:
+        """The product of the two columns' encoded values, each filled where missing."""
+        specs = {spec.name: spec for spec in self.specs_}
+        columns = {column.name: column for column in self.features}
+        out = np.ones(len(proposals))
+        for name in pair:
+            spec = specs[name]
+            encoded = self._encode_values(columns[name], spec.kind, _column(proposals, name))
+            out *= np.where(np.isfinite(encoded), encoded, spec.fill)
+        return out
 
     def _fit_pair(self, pair: tuple[str, str], proposals: pd.DataFrame) -> FeatureSpec:
         counts = cell_values(proposals, pair).value_counts()
@@ -167,10 +186,11 @@ class FeatureEncoder:
             cols = spec.columns
             names += cols
             groups += [i] * len(cols)
-            unsigned = spec.kind in ("category", "pair")
+            unsigned = spec.kind in ("category", *DERIVED_KINDS)
             monotone += [0 if unsigned else spec.monotone] + [0] * (len(cols) - 1)
         self.columns_ = tuple(names)
-        self.main_width_ = sum(len(s.columns) for s in self.specs_ if s.kind != "pair")
+        self.main_width_ = sum(len(s.columns) for s in self.specs_
+                               if s.kind not in DERIVED_KINDS)
         self.groups_ = np.asarray(groups, dtype=np.int64)
         self.monotone_ = np.asarray(monotone, dtype=np.int64)
 
@@ -181,20 +201,26 @@ class FeatureEncoder:
 
     @property
     def described(self) -> dict[str, Column]:
-        """Every feature's column by name, a pair's stand-in (`model.pairs.pair_column`) included."""
+        """Every feature's column by name, a pair's or product's stand-in
+        (`model.pairs.pair_column`, `product_column`) included."""
         out = {c.name: c for c in self.features}
         for a, b in self.pairs:
             column = pair_column(out[a], out[b])
+            out[column.name] = column
+        for a, b in self.products:
+            column = product_column(out[a], out[b])
             out[column.name] = column
         return out
 
     def transform(self, proposals: pd.DataFrame) -> np.ndarray:
         """Encode proposals as a float matrix with one column per `columns_` entry."""
-        main = [spec for spec in self.specs_ if spec.kind != "pair"]
+        main = [spec for spec in self.specs_ if spec.kind not in DERIVED_KINDS]
         blocks = [self._transform_one(spec, col, _column(proposals, spec.name))
                   for spec, col in zip(main, self.features, strict=True)]
         blocks += [self._transform_pair(spec, proposals) for spec in self.specs_
                    if spec.kind == "pair"]
+        blocks += [self._product(spec.pair, proposals)[:, None] for spec in self.specs_
+                   if spec.kind == "product"]
         return np.hstack(blocks) if blocks else np.empty((len(proposals), 0))
 
     @staticmethod
@@ -226,7 +252,7 @@ class FeatureEncoder:
         """Per proposal: novel categories, values outside the training range, missing values."""
         result: list[list[Flag]] = [[] for _ in range(len(proposals))]
         for spec in self.specs_:
-            if spec.kind == "pair":  # its two columns carry the flags
+            if spec.kind in DERIVED_KINDS:  # its two columns carry the flags
                 continue
             values = _column(proposals, spec.name)
             kinds = self._flag_kinds(spec, values)
@@ -258,6 +284,7 @@ class FeatureEncoder:
         return {"rare_level_min_count": self.rare_level_min_count,
                 "cell_min_count": self.cell_min_count,
                 "pairs": [list(pair) for pair in self.pairs],
+                "products": [list(pair) for pair in self.products],
                 "specs": [_spec_to_dict(s) for s in self.specs_]}
 
     @classmethod
@@ -265,9 +292,10 @@ class FeatureEncoder:
         """Rebuild a fitted encoder from `to_dict` output and the configured columns."""
         by_name = {c.name: c for c in features}
         specs = tuple(_spec_from_dict(s) for s in data["specs"])
-        encoder = cls([by_name[s.name] for s in specs if s.kind != "pair"],
+        encoder = cls([by_name[s.name] for s in specs if s.kind not in DERIVED_KINDS],
                       rare_level_min_count=int(data["rare_level_min_count"]),
                       pairs=[tuple(pair) for pair in data.get("pairs", [])],
+                      products=[tuple(pair) for pair in data.get("products", [])],
                       cell_min_count=int(data.get("cell_min_count", 10)))
         encoder.specs_ = specs
         encoder._index()

@@ -6,12 +6,16 @@ enough in training (a video-game studio asking for a technical integration), lea
 the bayes model under a pooled prior (`model.bayes`). Its explanation is its own
 reason, worded from its two values ("Video games × technical integration"), so reports
 and predictions treat it through a stand-in `Column` (`pair_column`) whose values are
-the proposals' cells (`pair_values`).
+the proposals' cells (`cell_values`). A product (two numbers or booleans: an action plan
+and the people committed to it) has one column, and its stand-in (`product_column`)
+carries its two columns, whose wording makes its reason ("Has an action plan × partner
+commits 2 FTE").
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -55,27 +59,42 @@ def pair_column(first: Column, second: Column) -> Column:
                   describe="{value}")
 
 
+@dataclass(frozen=True)
+class ProductColumn(Column):
+    """The stand-in column of a product: its value is the pair of its two columns' values."""
+
+    parts: tuple[Column, ...] = ()
+
+
+def product_column(first: Column, second: Column) -> ProductColumn:
+    """The stand-in column reasons, reports and figures use for a product feature."""
+    pair = pair_column(first, second)
+    return ProductColumn(name=pair.name, type="category", label=pair.label,
+                         parts=(first, second))
+
+
 def is_pair(name: str) -> bool:
     """Whether a feature name is a pair's (column names never hold the separator)."""
     return SEPARATOR in name
 
 
-def with_pairs(columns: Mapping[str, Column],
-               pairs: Iterable[Sequence[str]]) -> dict[str, Column]:
-    """The columns by name, with a stand-in column for each pair whose two columns are declared."""
-    out = dict(columns)
-    for first, second in pairs:
-        if first in columns and second in columns:
-            column = pair_column(columns[first], columns[second])
-            out[column.name] = column
-    return out
-
-
-def with_cells(proposals: pd.DataFrame, names: Iterable[str]) -> pd.DataFrame:
+def with_cells(proposals: pd.DataFrame, names: Iterable[str],
+               columns: Mapping[str, Column] | None = None) -> pd.DataFrame:
     """The proposals with a column of cells for each pair feature among `names` (a copy
-    when any is added), so that code reading a feature's values reads a pair's too."""
+    when any is added), so that code reading a feature's values reads a pair's too. A
+    product (a `ProductColumn` in `columns`) gets each proposal's two values as a tuple."""
     wanted = [name for name in names if is_pair(name) and name not in proposals]
     if not wanted:
         return proposals
-    return proposals.assign(**{name: cell_values(proposals, name.split(SEPARATOR))
-                               for name in wanted})
+    columns = columns or {}
+    return proposals.assign(**{
+        name: (_value_pairs(proposals, name.split(SEPARATOR))
+               if isinstance(columns.get(name), ProductColumn)
+               else cell_values(proposals, name.split(SEPARATOR)))
+        for name in wanted})
+
+
+def _value_pairs(proposals: pd.DataFrame, pair: Sequence[str]) -> pd.Series:
+    parts = [proposals[name].astype(object).where(proposals[name].notna(), None).tolist()
+             if name in proposals else [None] * len(proposals) for name in pair]
+    return pd.Series(list(zip(*parts, strict=True)), index=proposals.index, dtype=object)

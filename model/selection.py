@@ -114,7 +114,8 @@ def n_folds(y: np.ndarray, wanted: int) -> int:
 def new_encoder(config: Config) -> FeatureEncoder:
     """An unfitted encoder of the configured features and watched pairs."""
     return FeatureEncoder(config.features, rare_level_min_count=config.model.rare_level_min_count,
-                          pairs=config.interactions, cell_min_count=config.surprises.min_rows)
+                          pairs=config.surprises.pairs, products=config.surprises.products,
+                          cell_min_count=config.surprises.min_rows)
 
 
 def fit_margin(spec: CandidateSpec, proposals: pd.DataFrame, y: np.ndarray, w: np.ndarray,

@@ -213,7 +213,7 @@ def summarise(model: ScoringModel, reference: ShapValues, contributions: np.ndar
     importance = global_importance(explanation, _numbers(proposals, list(columns.values())))
     n = len(proposals)
     rows = np.sort(np.random.default_rng(seed).choice(n, min(n, SAMPLE_ROWS), replace=False))
-    sampled = with_cells(proposals.iloc[rows], features)
+    sampled = with_cells(proposals.iloc[rows], features, columns)
     return ShapSummary(
         explainer=reference.explainer, rows=n, base_logit=explanation.base_logit,
         max_difference=max_difference, importance=importance,

@@ -49,15 +49,27 @@ DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (
     ("partner_sector", "lifecycle_position"),
     ("partnership_type", "lifecycle_position"),
 )
+# `interactions:` entries of two number or boolean columns (a plan is worth more with
+# people to carry it out) are learned as one product term instead of cells: they have no
+# cells for this report to rank.
+DEFAULT_PRODUCTS: tuple[tuple[str, str], ...] = (
+    ("has_action_plan", "partner_committed_fte"),
+)
 WATCHABLE_TYPES = ("category", "open_category", "ordinal")
+PRODUCT_TYPES = ("boolean", "integer", "number")
 _TINY = 1e-300  # tails below this print as evidence 300
 
 
 @dataclass(frozen=True)
 class SurpriseSettings:
-    """Which pairs of features to watch and when a cell is reported or called strong."""
+    """Which pairs of features to watch and when a cell is reported or called strong.
+
+    `pairs` are the watched pairs of categories (their cells are ranked and learned);
+    `products` the pairs of numbers or booleans learned as a product term.
+    """
 
     pairs: tuple[tuple[str, str], ...] = DEFAULT_PAIRS
+    products: tuple[tuple[str, str], ...] = DEFAULT_PRODUCTS
     min_rows: int = 10
     false_alarm_rate: float = 0.1
     interval: float = 0.9
@@ -305,14 +317,25 @@ def surprises_for(proposals: pd.DataFrame, config: Config, settings: SurpriseSet
                           labels={c.name: c.label for c in config.columns})
 
 
+def pair_kind(pair: Sequence[str], columns: Mapping[str, Column]) -> str | None:
+    """"cells" for two declared category columns, "product" for two number or boolean
+    columns, None otherwise (see `pair_problems`)."""
+    types = [columns[name].type if name in columns else None for name in pair]
+    if all(t in WATCHABLE_TYPES for t in types):
+        return "cells"
+    if all(t in PRODUCT_TYPES for t in types):
+        return "product"
+    return None
+
+
 def pair_problems(pairs: Sequence[Sequence[str]], columns: Mapping[str, Column]) -> list[str]:
     """What is wrong with watched pairs (for `interactions:` in the configuration), if anything."""
     problems = []
     for pair in pairs:
         if isinstance(pair, str) or len(pair) != 2 or pair[0] == pair[1]:
             problems.append(f"interactions: expected two different column names, got {pair!r}")
-            continue
-        problems += [f"interactions: {name!r} is not a declared column of type "
-                     f"{', '.join(WATCHABLE_TYPES)}" for name in pair
-                     if name not in columns or columns[name].type not in WATCHABLE_TYPES]
+        elif pair_kind(pair, columns) is None:
+            problems.append(f"interactions: expected two declared columns of type "
+                            f"{', '.join(WATCHABLE_TYPES)} (cells), or two of type "
+                            f"{', '.join(PRODUCT_TYPES)} (a product), got {list(pair)!r}")
     return problems

@@ -19,7 +19,7 @@ from typing import Any
 
 from model.config import Column
 from model.features import FeatureSpec
-from model.pairs import cell_label, is_pair
+from model.pairs import ProductColumn, cell_key, cell_label, is_pair
 
 
 def _is_missing(value: Any) -> bool:
@@ -34,9 +34,14 @@ def plain_number(value: float) -> str:
 
 
 def display_value(column: Column, value: Any) -> Any:
-    """The proposal's value as shown to people and in JSON (None when missing)."""
+    """The proposal's value as shown to people and in JSON (None when missing); a
+    product's two values as one text, 'yes × 2'."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
+    if isinstance(column, ProductColumn):
+        shown = [display_value(part, v) for part, v in zip(column.parts, value, strict=True)]
+        return cell_key(*("not given" if v is None else "yes" if v is True else
+                          "no" if v is False else v for v in shown))
     if column.type == "boolean":
         return bool(value)
     if column.is_numeric:
@@ -46,6 +51,9 @@ def display_value(column: Column, value: Any) -> Any:
 
 def describe(column: Column, value: Any) -> str:
     """A reason's wording in the team's language: 'No action plan', 'Partner has 1 person'."""
+    if isinstance(column, ProductColumn) and value is not None:
+        first, second = (describe(part, v) for part, v in zip(column.parts, value, strict=True))
+        return f"{first} × {second[:1].lower()}{second[1:]}"
     shown = display_value(column, value)
     if shown is None:
         return f"{column.label}: not given"
@@ -192,6 +200,9 @@ def belief_subject(column: Column, level: str | None) -> str:
     """What a belief is about: 'Action plan', 'Higher partner headcount', or a level's sentence."""
     if level is not None:
         return f"“{describe(column, level)}”"
+    if isinstance(column, ProductColumn):  # 'Action plan with higher partner commitment'
+        first, second = (belief_subject(part, None) for part in column.parts)
+        return f"{first} with {_lower_first(second)}"
     if column.type == "boolean":
         return column.label
     if column.type == "ordinal" and column.values:

@@ -325,8 +325,8 @@ def test_the_shipped_model_settings_are_the_schema_defaults() -> None:
     bare = parse_config(mutated({f"model.{key}": DELETE for key in
                                  ("candidates", "interval_level", "model_error_sd")})).model
     assert shipped.model.candidates == bare.candidates == ("bayes_logistic", "boosted_trees")
-    assert (shipped.model.interval_level, shipped.model.model_error_sd) == (0.9, 0.4)
-    assert (bare.interval_level, bare.model_error_sd) == (0.9, 0.4)
+    assert (shipped.model.interval_level, shipped.model.model_error_sd) == (0.9, 0.3)
+    assert (bare.interval_level, bare.model_error_sd) == (0.9, 0.3)
     levels = {b.feature: b.levels for b in shipped.beliefs if b.levels}
     assert levels == {"lifecycle_position": {"upstream": 1, "downstream": 1, "same_stage": -1}}
 

@@ -53,7 +53,7 @@ def test_missing_values_get_the_median_and_an_indicator(config: Config) -> None:
     X = encoder.transform(_frame(config, [_row(partner_committed_fte=None)]))
     value = encoder.columns_.index("partner_committed_fte")
     indicator = encoder.columns_.index("partner_committed_fte__missing")
-    assert X[0, value] == 2.0
+    assert X[0, value] == np.log1p(2.0)  # the median, in the encoded (log1p) units
     assert X[0, indicator] == 1.0
 
 

@@ -21,6 +21,7 @@ from model.pairs import cell_label, pair_name
 from model.scorer import ScoringModel
 from model.selection import BAYES_SPEC, fit_procedure, prepare
 from model.simulate import SimulationParams, simulate_history
+from model.verdicts import LearnedEffect
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -140,6 +141,56 @@ def test_cells_are_encoded_after_the_features_and_survive_a_round_trip() -> None
     assert FeatureEncoder.from_dict(older, FEATURES).transform(frame).shape[1] == encoder.main_width_
 
 
+PRODUCT_FEATURES = (
+    Column("plan", "boolean", required="no", feature=True, when_true="Has a plan"),
+    Column("fte", "number", required="no", feature=True, log=True,
+           describe="Partner commits {value} FTE"),
+    Column("kind", "category", required="yes", feature=True, values=("x", "y")),
+)
+
+
+def _capacity_history(n: int, seed: int, product: float) -> tuple[pd.DataFrame, np.ndarray]:
+    """A plan pays more with more people committed to it, by `product` log-odds per log1p(FTE)."""
+    rng = np.random.default_rng(seed)
+    plan, fte = (rng.random(n) < 0.5).astype(float), rng.gamma(1.5, 0.8, n)
+    logit = -2.0 + 0.8 * plan + 0.2 * np.log1p(fte) + product * plan * np.log1p(fte)
+    frame = pd.DataFrame({"plan": plan.astype(bool), "fte": fte, "kind": rng.choice(["x", "y"], n)})
+    return frame, (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(float)
+
+
+def test_a_product_is_one_column_of_both_encoded_values_after_the_features() -> None:
+    frame, _ = _capacity_history(300, 4, 0.0)
+    frame = frame.astype({"plan": object, "fte": object})
+    frame.loc[0, "fte"], frame.loc[1, "plan"] = None, None
+    encoder = FeatureEncoder(PRODUCT_FEATURES, products=(("plan", "fte"),)).fit(frame)
+    X = encoder.transform(frame)
+    assert encoder.feature_names[-1] == "plan × fte" and X.shape[1] == encoder.main_width_ + 1
+    specs = {spec.name: spec for spec in encoder.specs_}
+    plan = np.where(frame["plan"].isna(), specs["plan"].fill, frame["plan"].astype(float))
+    fte = np.log1p(pd.to_numeric(frame["fte"]).to_numpy(float))
+    fte = np.where(np.isnan(fte), specs["fte"].fill, fte)
+    np.testing.assert_allclose(X[:, -1], plan * fte, atol=1e-12)
+    assert all(f["feature"] != "plan × fte" for flags in encoder.flags(frame) for f in flags)
+    again = FeatureEncoder.from_dict(encoder.to_dict(), PRODUCT_FEATURES)
+    np.testing.assert_array_equal(again.transform(frame), X)
+
+
+def test_a_product_is_learned_where_it_matters_and_its_reason_adds_up() -> None:
+    frame, y = _capacity_history(3000, 5, 1.2)
+    test, y_test = _capacity_history(20000, 6, 1.2)
+    encoder = FeatureEncoder(PRODUCT_FEATURES, products=(("plan", "fte"),)).fit(frame)
+    X = encoder.transform(frame)
+    model = BayesianLogistic(build_prior((), encoder, X, y)).fit(X, y)
+    effect = next(e for e in model.learned_effects() if e.feature == "plan × fte")
+    assert effect.low > 0  # clear, and of the planted sign
+    main_encoder = FeatureEncoder(PRODUCT_FEATURES).fit(frame)
+    X_main = main_encoder.transform(frame)
+    main = BayesianLogistic(build_prior((), main_encoder, X_main, y)).fit(X_main, y)
+    ones = np.ones(len(y_test))
+    assert (log_loss(y_test, model.predict_proba(encoder.transform(test)), ones)
+            < log_loss(y_test, main.predict_proba(main_encoder.transform(test)), ones))
+
+
 @pytest.fixture(scope="module")
 def planted(config: Config, tmp_path_factory: pytest.TempPathFactory
             ) -> tuple[pd.DataFrame, ScoringModel]:
@@ -181,3 +232,35 @@ def test_pair_reasons_are_their_own_words_and_add_up_exactly(planted: tuple[pd.D
     assert reason in upward and reason["points"] > 0
     assert sum(r["logit"] for r in items) == pytest.approx(expl.logit[first] - expl.base_logit,
                                                            abs=1e-9)
+
+
+def test_a_product_reason_is_worded_from_both_fields_and_adds_up(
+        planted: tuple[pd.DataFrame, ScoringModel]) -> None:
+    proposals, model = planted
+    name = pair_name(("has_action_plan", "partner_committed_fte"))
+    assert name in model.encoder.feature_names
+    fte = pd.to_numeric(proposals["partner_committed_fte"], errors="coerce")
+    rows = [int(np.flatnonzero((proposals["has_action_plan"] == True) & (fte == 2))[0]),  # noqa: E712
+            int(np.flatnonzero(fte.isna())[0])]
+    some = proposals.iloc[rows]
+    expl = explain(model, some)
+    explained = reasons(expl, some, model.encoder.described, top=30)
+    first = next(r for r in explained[0][0] if r["feature"] == name)
+    assert first["label"] == "Has an action plan × partner commits 2 FTE"
+    assert first["value"] == "yes × 2"
+    missing = next(r for r in explained[1][0] if r["feature"] == name)
+    assert missing["label"].endswith("× partner commitment (FTE): not given")
+    for i, (items, _, _) in enumerate(explained):
+        assert sum(r["logit"] for r in items) == pytest.approx(expl.logit[i] - expl.base_logit,
+                                                               abs=1e-9)
+
+
+def test_a_learned_product_is_recorded_in_words(planted: tuple[pd.DataFrame, ScoringModel]) -> None:
+    from pipelines.jobs.train import belief_records
+
+    _, model = planted
+    name = pair_name(("has_action_plan", "partner_committed_fte"))
+    effect = LearnedEffect(name, None, 0.4, 0.1, 0.7, "raises")
+    record = belief_records([effect], model.encoder.described, learned=True)[0]
+    assert record.label == "Action plan with higher partner commitment (FTE) raises impact"
+    assert (record.feature, record.effect, record.interval) == (name, 0.4, (0.1, 0.7))

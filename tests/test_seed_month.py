@@ -81,7 +81,8 @@ def test_the_french_example_trains_on_the_seed_month_and_explains_in_french(
     assert strict.low >= 0, "a strict belief's interval stops at zero"
     bundle = load_bundle(workspace.champion)
     proposals = load_labelled([SEED_MONTH], bundle.config)
-    explained = reasons(explain(bundle.model, proposals), proposals, config.by_name, top=3)
+    explained = reasons(explain(bundle.model, proposals), proposals,
+                        bundle.model.encoder.described, top=3)
     labels = {item["label"] for items, _, _ in explained for item in items}
     assert {"Plan d'action prévu", "Pas de plan d'action", "Produit du partenaire finalisé",
             "Pas d'objectif mesurable"} <= labels

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from model.config import Config, ConfigError, parse_config
 from model.simulate import SimulationParams, simulate_history
-from model.surprises import DEFAULT_PAIRS, SurpriseSettings
+from model.surprises import DEFAULT_PAIRS, DEFAULT_PRODUCTS, SurpriseSettings
 from pipelines.cli.app import main
 from pipelines.cli.commands import csv_bytes
 from pipelines.cli.surprises import retrain_lines, surprises_text
@@ -207,8 +207,15 @@ CONFIG_CASES = [
     ({"interactions": [["partner_sector", "partnership_type"], ["partner_sector", "nope"]]},
      "interactions[1][1]: expected a column declared under columns, got 'nope'"),
     ({"interactions": [["expected_reach", "partner_sector"]]},
-     "interactions[0][0]: expected a column of type category, open_category or ordinal, got "
-     "'expected_reach' of type integer"),
+     "interactions[0]: expected two columns of type category, open_category or ordinal "
+     "(cells), or two of type boolean, integer or number (a product), got 'expected_reach' of "
+     "type integer and 'partner_sector' of type open_category"),
+    ({"interactions": [["description", "partner_sector"]]},
+     "interactions[0][0]: expected a column of type category, open_category or ordinal "
+     "(cells), or boolean, integer or number (a product), got 'description' of type text"),
+    ({"interactions": [["has_action_plan", "partner_committed_fte"],
+                       ["partner_committed_fte", "has_action_plan"]]},
+     "interactions[1]: expected a pair not listed before"),
     ({"interactions": [["partner_sector", "partnership_type"],
                        ["partnership_type", "partner_sector"]]},
      "interactions[1]: expected a pair not listed before"),
@@ -255,14 +262,42 @@ def test_without_the_section_the_default_pairs_follow_the_columns() -> None:
     raw = copy.deepcopy(SHIPPED)
     del raw["surprises"], raw["interactions"]
     assert parse_config(raw).surprises == SurpriseSettings()
-    assert parse_config(raw).interactions == DEFAULT_PAIRS
-    del raw["columns"]["lifecycle_position"]
+    assert parse_config(raw).interactions == (*DEFAULT_PAIRS, *DEFAULT_PRODUCTS)
+    del raw["columns"]["lifecycle_position"], raw["columns"]["partner_committed_fte"]
     assert parse_config(raw).interactions == (PAIR,)
     raw["interactions"] = [["partner_sector", "lifecycle_position"]]
     with pytest.raises(ConfigError, match=r"interactions\[0\]\[1\]: expected a column declared"):
         parse_config(raw)
     raw["interactions"] = []
     assert parse_config(raw).interactions == ()
+
+
+def test_products_are_learned_but_not_watched_cell_by_cell() -> None:
+    raw = copy.deepcopy(SHIPPED)
+    raw["interactions"] = [["partner_committed_fte", "has_action_plan"], PAIR,
+                           ["expected_reach", "partner_headcount"]]
+    settings = parse_config(raw).surprises
+    assert settings.pairs == (PAIR,)
+    assert settings.products == (("partner_committed_fte", "has_action_plan"),
+                                 ("expected_reach", "partner_headcount"))
+
+
+def test_a_product_never_reverses_a_strict_direction() -> None:
+    raw = copy.deepcopy(SHIPPED)
+    columns = raw["columns"]
+    columns["has_action_plan"]["belief"] = {"strict": True}
+    columns["partner_committed_fte"].pop("min")
+    with pytest.raises(ConfigError, match=r"interactions\[3\]: expected 'partner_committed_fte' "
+                                          r"never negative \(min: 0 or more\)"):
+        parse_config(raw)
+    del raw["interactions"]  # the default product is left out, not refused
+    assert ("has_action_plan", "partner_committed_fte") not in parse_config(raw).interactions
+    columns["partner_committed_fte"]["min"] = 0
+    columns["partner_committed_fte"]["monotone"] = "decreasing"
+    columns["partner_committed_fte"]["belief"] = {"strict": True}
+    raw["interactions"] = [["has_action_plan", "partner_committed_fte"]]
+    with pytest.raises(ConfigError, match="expected columns whose strict directions agree"):
+        parse_config(raw)
 
 
 def test_the_model_report_section_from_labelled_data_the_store_or_a_note(

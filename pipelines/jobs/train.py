@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 import json
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from model.config import Config
+from model.config import Column, Config
 from model.parallel import Task, Workers, start_for_training
 from model.progress import NO_PROGRESS, Progress
 from model.validation import ContractError, Problem
@@ -80,9 +80,10 @@ def _direction(prior: Any) -> int:
     return int(np.sign(float(value or 0)))
 
 
-def belief_records(checks: Sequence[Any], config: Config, *,
+def belief_records(checks: Sequence[Any], columns: Mapping[str, Column], *,
                    learned: bool = False) -> list[BeliefRecord]:
-    """A training's belief checks (or its learned effects), each worded from the configuration.
+    """A training's belief checks (or its learned effects), each worded from its column
+    (`columns`: the encoder's `described`, so a product's effect is worded too).
 
     A belief is worded in its believed direction ("Action plan raises impact"), a
     learned effect in the direction the outcomes showed.
@@ -90,7 +91,7 @@ def belief_records(checks: Sequence[Any], config: Config, *,
     records = []
     for check in checks:
         data = check.to_json()
-        column, level, effect = config.by_name[data["feature"]], data.get("level"), float(data["effect"])
+        column, level, effect = columns[data["feature"]], data.get("level"), float(data["effect"])
         direction = int(np.sign(effect)) if learned else _direction(data.get("prior"))
         low, high = data["interval"]
         records.append(BeliefRecord(
@@ -112,8 +113,9 @@ def training_record(result: TrainingResult, proposals: pd.DataFrame, config: Con
         data=result.data_summary, warnings=result.warnings, seed=result.seed,
         config_digest=config.digest, data_digest=data_digest(proposals, config),
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"), shap=shap,
-        provisional=result.provisional, beliefs=belief_records(result.beliefs, config),
-        learned=belief_records(result.learned, config, learned=True),
+        provisional=result.provisional,
+        beliefs=belief_records(result.beliefs, result.model.encoder.described),
+        learned=belief_records(result.learned, result.model.encoder.described, learned=True),
         pairs=[cell.to_json() for cell in result.pairs])
 
 

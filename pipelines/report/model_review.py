@@ -143,7 +143,7 @@ def swarm_rows(bundle: Bundle, sample: pd.DataFrame) -> list[SwarmRow]:
         sample = sample.sample(SAMPLE_LIMIT, random_state=0)
     explanation = explain(bundle.model, sample)
     columns = bundle.model.encoder.described
-    sample = with_cells(sample, explanation.features)
+    sample = with_cells(sample, explanation.features, columns)
     rows = []
     for feature in _feature_order(bundle, explanation.features):
         j = explanation.features.index(feature)
