@@ -223,6 +223,17 @@ class FeatureEncoder:
                    if spec.kind == "product"]
         return np.hstack(blocks) if blocks else np.empty((len(proposals), 0))
 
+    def directions(self, proposals: pd.DataFrame) -> dict[str, np.ndarray]:
+        """The values that say whether "higher raises" a feature: each number's and boolean's
+        own values (missing as nan) and each product's encoded column."""
+        out = {spec.name: pd.to_numeric(proposals[spec.name], errors="coerce").to_numpy(
+                   dtype=float, na_value=np.nan)
+               for spec in self.specs_
+               if spec.kind in ("numeric", "boolean") and spec.name in proposals}
+        out.update({spec.name: self._product(spec.pair, proposals) for spec in self.specs_
+                    if spec.kind == "product"})
+        return out
+
     @staticmethod
     def _transform_pair(spec: FeatureSpec, proposals: pd.DataFrame) -> np.ndarray:
         cells = cell_values(proposals, spec.pair)

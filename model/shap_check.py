@@ -196,11 +196,6 @@ class TrainingShap:
     summary: ShapSummary
 
 
-def _numbers(proposals: pd.DataFrame, columns: Sequence[Column]) -> dict[str, np.ndarray]:
-    return {c.name: pd.to_numeric(proposals[c.name], errors="coerce").to_numpy(dtype=float)
-            for c in columns if (c.is_numeric or c.type == "boolean") and c.name in proposals}
-
-
 def summarise(model: ScoringModel, reference: ShapValues, contributions: np.ndarray,
               proposals: pd.DataFrame, max_difference: float, *, seed: int = 0) -> ShapSummary:
     """Importance and a bounded, seeded sample of rows, in calibrated log-odds."""
@@ -210,7 +205,7 @@ def summarise(model: ScoringModel, reference: ShapValues, contributions: np.ndar
     explanation = Explanation(features, float(model.calibration.logit(
         np.array([reference.base_value]))[0]), model.calibration.logit(reference.margin),
         contributions * slope)
-    importance = global_importance(explanation, _numbers(proposals, list(columns.values())))
+    importance = global_importance(explanation, model.encoder.directions(proposals))
     n = len(proposals)
     rows = np.sort(np.random.default_rng(seed).choice(n, min(n, SAMPLE_ROWS), replace=False))
     sampled = with_cells(proposals.iloc[rows], features, columns)

@@ -154,11 +154,6 @@ def summarise_data(data: TrainingData, config: Config) -> dict[str, Any]:
             "propensity_weights": config.model.propensity_weights}
 
 
-def _numeric_values(proposals: pd.DataFrame, config: Config) -> dict[str, np.ndarray]:
-    return {c.name: pd.to_numeric(proposals[c.name], errors="coerce").to_numpy(dtype=float)
-            for c in config.features if (c.is_numeric or c.type == "boolean") and c.name in proposals}
-
-
 def train_model(proposals: pd.DataFrame, config: Config, *, seed: int = 0,
                 progress: Progress = NO_PROGRESS) -> TrainingResult:
     """Select, calibrate, backtest and explain a model on validated labelled proposals.
@@ -205,7 +200,7 @@ def _train(data: TrainingData, config: Config, seed: int, workers: Workers,
                     for r in results],
         metrics=checked.metrics, backtest=checked.backtest,
         backtest_metrics=checked.backtest_metrics,
-        importance=global_importance(explanation, _numeric_values(data.proposals, config)),
+        importance=global_importance(explanation, model.encoder.directions(data.proposals)),
         evidence=evidence(data.proposals, data.y, config),
         reliability=reliability(data.y, checked.oof_probability),
         oof_probability=checked.oof_probability,

@@ -170,6 +170,9 @@ def test_a_product_is_one_column_of_both_encoded_values_after_the_features() -> 
     fte = np.log1p(pd.to_numeric(frame["fte"]).to_numpy(float))
     fte = np.where(np.isnan(fte), specs["fte"].fill, fte)
     np.testing.assert_allclose(X[:, -1], plan * fte, atol=1e-12)
+    directions = encoder.directions(frame)  # "higher raises" reads a product's own column
+    np.testing.assert_array_equal(directions["plan × fte"], X[:, -1])
+    assert np.isnan(directions["fte"][0]) and "kind" not in directions
     assert all(f["feature"] != "plan × fte" for flags in encoder.flags(frame) for f in flags)
     again = FeatureEncoder.from_dict(encoder.to_dict(), PRODUCT_FEATURES)
     np.testing.assert_array_equal(again.transform(frame), X)

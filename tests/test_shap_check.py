@@ -22,6 +22,7 @@ from model.config import Config
 from model.errors import ExplanationMismatch
 from model.estimators import CandidateSpec, MarginModel
 from model.explain import explain, global_importance
+from model.pairs import is_pair
 from model.scorer import ScoringModel
 from model.selection import fit_margin, prepare
 from model.shap_check import (
@@ -71,12 +72,16 @@ def test_the_summary_is_what_explain_gives_in_calibrated_log_odds(
     expl = explain(model, proposals)
     numbers = {c.name: pd.to_numeric(proposals[c.name], errors="coerce").to_numpy(dtype=float)
                for c in config.features if c.is_numeric or c.type == "boolean"}
+    encoded = model.encoder.transform(proposals)
+    numbers.update({name: encoded[:, model.encoder.columns_.index(name)]  # a product's column
+                    for name in model.encoder.feature_names
+                    if is_pair(name) and name in model.encoder.columns_})
     expected = global_importance(expl, numbers)
     summary = explained.summary
     assert [r["feature"] for r in summary.importance] == [r["feature"] for r in expected]
     for ours, theirs in zip(summary.importance, expected, strict=True):
         assert abs(ours["mean_abs_logit"] - theirs["mean_abs_logit"]) <= 1e-9
-        assert ours["direction"] == theirs["direction"]
+        assert ours["direction"] == theirs["direction"], (ours, theirs)
     assert summary.base_logit == pytest.approx(expl.base_logit, abs=1e-9)
     assert summary.rows == len(proposals)
 
