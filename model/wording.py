@@ -53,7 +53,7 @@ def describe(column: Column, value: Any) -> str:
     """A reason's wording in the team's language: 'No action plan', 'Partner has 1 person'."""
     if isinstance(column, ProductColumn) and value is not None:
         first, second = (describe(part, v) for part, v in zip(column.parts, value, strict=True))
-        return f"{first} × {second[:1].lower()}{second[1:]}"
+        return f"{first} × {_lower_first(second)}"
     shown = display_value(column, value)
     if shown is None:
         return f"{column.label}: not given"

@@ -104,6 +104,7 @@ def belief_records(checks: Sequence[Any], columns: Mapping[str, Column], *,
 def training_record(result: TrainingResult, proposals: pd.DataFrame, config: Config,
                     shap: dict[str, Any] | None = None) -> TrainingRecord:
     """The record stored in the bundle and printed by `train --format json`."""
+    columns = result.model.encoder.described
     return TrainingRecord(
         chosen=result.chosen.name, chosen_kind=result.chosen.kind,
         chosen_params=dict(result.chosen.params), candidates=result.candidates,
@@ -113,9 +114,8 @@ def training_record(result: TrainingResult, proposals: pd.DataFrame, config: Con
         data=result.data_summary, warnings=result.warnings, seed=result.seed,
         config_digest=config.digest, data_digest=data_digest(proposals, config),
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"), shap=shap,
-        provisional=result.provisional,
-        beliefs=belief_records(result.beliefs, result.model.encoder.described),
-        learned=belief_records(result.learned, result.model.encoder.described, learned=True),
+        provisional=result.provisional, beliefs=belief_records(result.beliefs, columns),
+        learned=belief_records(result.learned, columns, learned=True),
         pairs=[cell.to_json() for cell in result.pairs])
 
 
