@@ -102,6 +102,16 @@ class Cell:
             out["labels"] = list(self.labels)
         return out
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Cell:
+        """The cell `to_json` wrote."""
+        labels = data.get("labels")
+        return cls(_two(data["features"]), _two(data["values"]), int(data["rows"]),
+                   float(data["observed"]), float(data["expected"]), float(data["ratio"]),
+                   (float(data["interval"][0]), float(data["interval"][1])),
+                   float(data["evidence"]), float(data["expected_by_chance"]),
+                   bool(data["strong"]), None if labels is None else _two(labels))
+
 
 @dataclass(frozen=True)
 class SurpriseReport:
@@ -120,6 +130,17 @@ class SurpriseReport:
         """The surprises JSON document."""
         return {"cells": [c.to_json() for c in self.cells],
                 "worse": [c.to_json() for c in self.worse]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], tested: int) -> SurpriseReport:
+        """The report whose `to_json` document is `data`, with its count of tested cells."""
+        return cls(tuple(Cell.from_json(c) for c in data["cells"]),
+                   tuple(Cell.from_json(c) for c in data["worse"]), int(tested))
+
+
+def _two(values: Sequence[Any]) -> tuple[str, str]:
+    first, second = values
+    return str(first), str(second)
 
 
 @dataclass(frozen=True)

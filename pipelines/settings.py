@@ -88,6 +88,11 @@ class Workspace:
         return self.root / "champion"
 
     @property
+    def weak_signals(self) -> Path:
+        """The store's weak-signal report, kept until the store or configuration changes."""
+        return self.root / "cache" / "weak-signals.json"
+
+    @property
     def mlflow_db(self) -> Path:
         """The local MLflow tracking and registry database."""
         return self.root / "mlflow.db"

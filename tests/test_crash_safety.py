@@ -109,8 +109,10 @@ def test_sync_finishes_a_promotion_interrupted_after_its_commit_point(campaign: 
 def test_leftovers_of_killed_writers_are_removed_under_the_lock(tmp_path: Path) -> None:
     workspace = Workspace(tmp_path / "ws").ensure()
     (workspace.store / "periods").mkdir()
+    workspace.weak_signals.parent.mkdir()
     dead = 4_000_000  # above Linux's default pid_max: no such process
     stale = [workspace.store / ".manifest.json.0a1b2c3d4e5f.tmp",
+             workspace.weak_signals.parent / ".weak-signals.json.0a1b2c3d4e5f.tmp",
              workspace.store / "periods" / ".2025-01-abc.parquet.9f8e7d6c5b4a.tmp",
              workspace.root / f".mlflow.db.{dead}.tmp", workspace.root / f".mlflow.db.{dead}.tmp-journal"]
     kept = [workspace.root / f".mlflow.db.{os.getppid()}.tmp",  # a live process is creating it

@@ -274,6 +274,7 @@ def test_the_command_logs_the_propensities_of_its_sampling(stored_workspace: Wor
                                propensities(len(taken), 3, 0.5, directed=pool,
                                             directed_share=0.5))
     assert sum(d.accepted for d in taken) == 3 and {d.directed_share for d in taken} == {0.5}
+    assert stored_workspace.weak_signals.is_file()  # the second decide reads the report back
     again = _logged(stored_workspace, ["--capacity", "3", "--explore-rate", "0.5",
                                        "--seed", "1"], config)
     assert [(d.accepted, d.cell) for d in again] == [(d.accepted, d.cell) for d in taken]

@@ -71,6 +71,11 @@ def test_gate_pass_promotes_and_keeps_previous(tmp_path: Path, split: tuple[Path
     assert "Gate PASSED" in Path(card).read_text()
     changes = client.download_artifacts(version.run_id, "verdict_changes.txt", str(tmp_path))
     assert Path(changes).read_text() == changes_text(outcome.verdict_changes)
+    # The period's weak signals are kept for decide, report and surprises.
+    from pipelines.jobs.surprises import kept_weak_signals
+
+    assert outcome.weak_signals is not None
+    assert kept_weak_signals(workspace, config, 0) == outcome.weak_signals
 
 
 def test_gate_fail_leaves_the_champion_untouched(tmp_path: Path, split: tuple[Path, Path]) -> None:

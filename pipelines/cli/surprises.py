@@ -92,18 +92,29 @@ def surprises_command(workspace: Workspace, config: Config, files: list[Path], *
     import pandas as pd
 
     from pipelines.cli.commands import load_training_data
-    from pipelines.jobs.surprises import find_weak_signals
+    from pipelines.jobs.surprises import (
+        find_weak_signals,
+        keep_weak_signals,
+        kept_weak_signals,
+        store_key,
+    )
 
     if output_format not in ("text", "json"):
         raise ContractError([Problem(None, "--format", output_format, "text or json")])
-    try:
-        proposals, source = load_training_data(workspace, config, files)
-    except ContractError as exc:
-        if exc.source != "train":  # a file's problems keep the file's name
-            raise
-        raise ContractError(exc.problems, source="surprises") from None
-    assert isinstance(proposals, pd.DataFrame)
-    signals = find_weak_signals(proposals, config, source, seed=seed)
+    # The store's report as `retrain` or an earlier call left it, while it still holds.
+    signals = None if files else kept_weak_signals(workspace, config, seed)
+    if signals is None or signals.report is None:
+        key = None if files else store_key(workspace, config, seed)
+        try:
+            proposals, source = load_training_data(workspace, config, files)
+        except ContractError as exc:
+            if exc.source != "train":  # a file's problems keep the file's name
+                raise
+            raise ContractError(exc.problems, source="surprises") from None
+        assert isinstance(proposals, pd.DataFrame)
+        signals = find_weak_signals(proposals, config, source, seed=seed)
+        if key is not None and store_key(workspace, config, seed) == key:
+            keep_weak_signals(workspace, key, signals)
     if output_format == "json":
         print(json.dumps(signals.to_json(), indent=2, allow_nan=False))
     else:

@@ -9,14 +9,16 @@ proposals of the cells the weak-signal report ranks high, so that a surprise is
 confirmed or dismissed sooner than uniform exploration would. "Ranked high" means the
 first `decide.directed_cells` of the report's better-than-expected cells, strongest
 evidence first, whether or not they are called strong: a weak signal is exactly what
-more outcomes settle. The report is computed here, at decide time, from the workspace's
-labelled store with the configuration's `interactions:` and `surprises:` settings and a
+more outcomes settle. The report is that of the workspace's labelled store at decide
+time, with the configuration's `interactions:` and `surprises:` settings and a
 fixed seed: it then counts every period ingested since the champion was trained, needs
 no change to the exported model, and the same store and configuration give the same
-cells. It costs a few seconds of cross-validated main-effects fits, which decide (not
-the light predict path) can afford. Without a labelled store, with too few outcomes for
-the report, or with no better-than-expected cell, the directed places fall back to
-uniform exploration and the logged propensities are those of uniform exploration.
+cells. It costs a few seconds of cross-validated main-effects fits the first time;
+`retrain` leaves the report beside the store, and decide reads it back until the store
+or the configuration changes (`pipelines.jobs.surprises.store_weak_signals`). Without a
+labelled store, with too few outcomes for the report, or with no better-than-expected
+cell, the directed places fall back to uniform exploration and the logged propensities
+are those of uniform exploration.
 """
 
 from __future__ import annotations
@@ -119,9 +121,9 @@ def decisions_for(batch: ScoredBatch, capacity: int, explore_rate: float,
 
 def directed_cells(workspace: Workspace, config: Config) -> DirectedCells:
     """The high-ranked cells of the weak-signal report of the workspace's labelled store."""
-    from pipelines.jobs.surprises import report_weak_signals
+    from pipelines.jobs.surprises import store_weak_signals
 
-    signals = report_weak_signals(workspace, config, None, None, seed=0)
+    signals = store_weak_signals(workspace, config, seed=0)
     return high_ranked_cells(signals, config.decide.directed_cells)
 
 

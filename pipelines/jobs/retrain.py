@@ -27,7 +27,12 @@ from model.progress import NO_PROGRESS, Progress
 from model.propensity import scoring_weights
 from model.selection import fit_procedure, prepare
 from pipelines.documents import LEARNED, GateRecord, TrainingRecord
-from pipelines.jobs.surprises import WeakSignals, weak_signals_if_possible
+from pipelines.jobs.surprises import (
+    WeakSignals,
+    keep_weak_signals,
+    store_key,
+    weak_signals_if_possible,
+)
 from pipelines.settings import Workspace
 from pipelines.storage.bundle import Bundle, load_bundle
 
@@ -155,6 +160,7 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
         ingested = (store.ingest(workspace, frame, config, source=str(file)).periods
                     if frame is not None else {})
         proposals = store.read_all(workspace, config)
+        key = store_key(workspace, config, seed)  # the store as read, for its weak signals
         if proposals is None:
             from model.validation import ContractError, Problem
 
@@ -195,5 +201,6 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
         if decision.passed:
             registry.promote(gateway, workspace, name, outcome.version, text)
     signals = weak_signals_if_possible(proposals, config, str(workspace.store), seed=seed)
+    keep_weak_signals(workspace, key, signals)
     return RetrainOutcome(outcome.version, champion_before, decision.passed, decision, drift,
                           ingested, outcome.training, signals, changes)

@@ -3,10 +3,21 @@
 The computation is `model.surprises`; this job chooses the labelled proposals (files,
 the workspace's store), runs it with the configuration's `surprises:` settings and
 returns a typed document the command line, the model report and `retrain` present.
+
+The store's report is kept beside the store (`Workspace.weak_signals`), under a key made
+of the stored periods' file digests, the configuration file's digest, the seed and
+partnerscore's version: `retrain` leaves it there, and `decide`, `report` and
+`partnerscore surprises` (without files) read it back instead of refitting the
+cross-validated main-effects models, until any of the four changes. A configuration
+given without its text (no digest) is never cached. The stored files are verified
+against the manifest before a kept report is used, so a damaged store is still said
+to be one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +34,7 @@ from pipelines.settings import Workspace
 # A cell this rare by chance (about once per history of tested cells) is worth watching
 # even when it is not strong: strong calls are few on a few hundred rows.
 WORTH_WATCHING = 1.0
+KEPT_FORMAT = "partnerscore-weak-signals/1"
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,70 @@ class WeakSignals:
             return ()
         cells = sorted((*self.report.cells, *self.report.worse), key=lambda c: -c.evidence)
         return tuple(c for c in cells if c.strong or c.expected_by_chance <= WORTH_WATCHING)
+
+
+def _kept_document(signals: WeakSignals, key: str) -> dict[str, Any]:
+    report = signals.report
+    return {"format": KEPT_FORMAT, "key": key, "source": signals.source, "rows": signals.rows,
+            "weighted": signals.weighted, "refused": signals.refused,
+            "report": None if report is None else {**report.to_json(), "tested": report.tested}}
+
+
+def _from_kept(data: dict[str, Any], config: Config) -> WeakSignals:
+    report = data["report"]
+    return WeakSignals(None if report is None else SurpriseReport.from_json(report,
+                                                                             report["tested"]),
+                       str(data["source"]), int(data["rows"]), bool(data["weighted"]),
+                       config.surprises, refused=str(data["refused"]))
+
+
+def store_key(workspace: Workspace, config: Config, seed: int) -> str | None:
+    """The key of the store's weak-signal report: None when it cannot be kept (no
+    configuration digest) or the store is empty."""
+    from pipelines import __version__
+    from pipelines.storage import store
+
+    periods = {p: e["sha256"] for p, e in store.read_manifest(workspace)["periods"].items()}
+    if not config.digest or not periods:
+        return None
+    text = json.dumps({"format": KEPT_FORMAT, "version": __version__, "config": config.digest,
+                       "seed": seed, "periods": periods}, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def kept_weak_signals(workspace: Workspace, config: Config, seed: int) -> WeakSignals | None:
+    """The store's report as last kept, when its key still holds and the stored files match
+    the manifest; None otherwise (nothing kept, stale, unreadable or a damaged store)."""
+    from pipelines.storage import store
+
+    key = store_key(workspace, config, seed)
+    path = workspace.weak_signals
+    if key is None or not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text("utf-8"))
+        if data.get("format") != KEPT_FORMAT or data.get("key") != key:
+            return None
+        signals = _from_kept(data, config)
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None  # a kept report that cannot be read is computed again
+    return None if store.verify_store(workspace) else signals
+
+
+def keep_weak_signals(workspace: Workspace, key: str | None, signals: WeakSignals) -> None:
+    """Keep the report of the store whose `store_key` was `key` (taken when the store was
+    read) for the next `decide`, `report` or `surprises`; a workspace that cannot be
+    written to is left as it is."""
+    from pipelines.storage.atomic import write_atomic
+
+    if key is None:
+        return
+    try:
+        workspace.weak_signals.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(workspace.weak_signals,
+                     json.dumps(_kept_document(signals, key), indent=1).encode("utf-8"))
+    except OSError:
+        return
 
 
 def _weighted(proposals: pd.DataFrame, config: Config) -> bool:
@@ -102,12 +178,25 @@ def report_weak_signals(workspace: Workspace, config: Config, data: Path | None,
     Returns None when neither holds labelled outcomes. A store that cannot be read gives
     a document saying why: the rest of the model report does not depend on it.
     """
-    from pipelines.storage import store
-
     proposals = _labelled_file(data, config, sheet)
     if proposals is not None:
         return weak_signals_if_possible(proposals, config, str(data), seed=seed)
-    source = str(workspace.store)
+    return store_weak_signals(workspace, config, seed=seed)
+
+
+def store_weak_signals(workspace: Workspace, config: Config, *,
+                       seed: int = 0) -> WeakSignals | None:
+    """Weak signals of the workspace's labelled store, kept or computed (and then kept).
+
+    Returns None when the store is empty. A store that cannot be read gives a document
+    saying why.
+    """
+    from pipelines.storage import store
+
+    kept = kept_weak_signals(workspace, config, seed)
+    if kept is not None:
+        return kept
+    source, key = str(workspace.store), store_key(workspace, config, seed)
     try:
         proposals = store.read_all(workspace, config)
     except (store.StoreDamaged, ContractError) as exc:
@@ -115,4 +204,7 @@ def report_weak_signals(workspace: Workspace, config: Config, data: Path | None,
                            refused=f"the labelled store could not be read ({exc})")
     if proposals is None:
         return None
-    return weak_signals_if_possible(proposals, config, source, seed=seed)
+    signals = weak_signals_if_possible(proposals, config, source, seed=seed)
+    if store_key(workspace, config, seed) == key:  # nothing was ingested while it was read
+        keep_weak_signals(workspace, key, signals)
+    return signals

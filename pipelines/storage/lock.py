@@ -73,10 +73,13 @@ def remove_leftovers(workspace: Workspace) -> list[Path]:
 
     A name carrying a process id (`.mlflow.db.PID.tmp`, `.champion.PID.tmp`) is kept
     while that process lives: the database is created by commands that do not take
-    the lock. Real files (the SQLite `-journal` beside mlflow.db) are never touched.
+    the lock. Real files (the SQLite `-journal` beside mlflow.db) are never touched. The
+    kept weak-signal report is written without the lock: a writer whose temporary file
+    goes here simply keeps nothing (`pipelines.jobs.surprises.keep_weak_signals`).
     """
     removed = []
-    for directory in (workspace.root, workspace.store, workspace.store / "periods"):
+    for directory in (workspace.root, workspace.store, workspace.store / "periods",
+                      workspace.weak_signals.parent):
         if not directory.is_dir():
             continue
         for path in directory.iterdir():
