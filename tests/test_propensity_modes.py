@@ -116,13 +116,30 @@ def test_the_gate_compares_on_the_newest_month_weighted_unless_none(
     champion: Any = SimpleNamespace(model=model, training=SimpleNamespace(
         periods=sorted(set(periods[~is_newest]))))
     challenger: Any = SimpleNamespace(chosen_kind="bayes_logistic", chosen_params={})
-    champion_metrics, _, how = compare_on_newest(champion, challenger, labelled, cfg, seed=0)
+    champion_metrics, _, how, same = compare_on_newest(champion, challenger, labelled, cfg,
+                                                       seed=0)
     y = newest["real_impact"].to_numpy(float)
     weights = (np.ones(len(y)) if mode == "none"
                else inverse_propensity(newest, config))
     assert how == "champion as it is"
+    # The champion is the challenger's procedure on the same periods: the gate says so.
+    assert same.startswith(f"Retrained without {periods.max()}, the challenger's procedure "
+                           "gives the champion's own scores")
     assert champion_metrics["log_loss"]["value"] == pytest.approx(
         log_loss(y, model.predict_proba(newest), weights))
+
+
+def test_a_champion_learned_otherwise_is_compared_without_that_remark(
+        labelled: pd.DataFrame, config: Config) -> None:
+    periods = labelled["trial_period"].astype(str)
+    is_newest = (periods == periods.max()).to_numpy()
+    earlier = labelled[~is_newest & (periods != periods.min()).to_numpy()]
+    model, _ = fit_procedure(BAYES_SPEC, prepare(earlier, config), config, seed=1)
+    champion: Any = SimpleNamespace(model=model, training=SimpleNamespace(
+        periods=sorted(set(periods[~is_newest]))))
+    challenger: Any = SimpleNamespace(chosen_kind="bayes_logistic", chosen_params={})
+    _, _, how, same = compare_on_newest(champion, challenger, labelled, config, seed=0)
+    assert how == "champion as it is" and same == ""
 
 
 def test_an_unknown_mode_exits_2_naming_the_key_and_the_values(

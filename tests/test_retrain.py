@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from conftest import split_history
@@ -67,6 +68,13 @@ def test_gate_pass_promotes_and_keeps_previous(tmp_path: Path, split: tuple[Path
     client = _client(workspace)
     version = client.get_model_version("partnerscore", "2")
     assert version.tags["gate.passed"] == "true" and "2025-12" in version.tags["gate.reason"]
+    # The champion learned the same periods by the same procedure: the gate says it could
+    # not tell them apart rather than claiming a comparison.
+    rows = int((pd.read_csv(split[1])["trial_period"] == "2025-12").sum())
+    assert (f"Retrained without 2025-12, the challenger's procedure gives the champion's own "
+            f"scores on all {rows} proposals") in version.tags["gate.reason"]
+    assert f"from 2025-12's {rows} outcomes" in version.tags["gate.reason"]
+    assert outcome.same_model and outcome.same_model in version.tags["gate.reason"]
     card = client.download_artifacts(version.run_id, "model_card.md", str(tmp_path))
     assert "Gate PASSED" in Path(card).read_text()
     changes = client.download_artifacts(version.run_id, "verdict_changes.txt", str(tmp_path))

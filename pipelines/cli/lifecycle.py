@@ -78,6 +78,8 @@ def retrain(workspace: Workspace, config: Config, config_text: str, file: Path |
                                                for k in ("log_loss", "roc_auc", "brier")))
     verdict = "promoted to @champion" if outcome.promoted else "NOT promoted; champion kept"
     out.print(f"Challenger version {outcome.challenger} {verdict}: {decision.reason}")
+    if outcome.same_model:
+        out.print(outcome.same_model, markup=False)
     if outcome.training.provisional:
         out.print(provisional_line(int(outcome.training.data["positives"]),
                                    config.model.comfortable_positives))

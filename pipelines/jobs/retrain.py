@@ -52,6 +52,7 @@ class RetrainOutcome:
     training: TrainingRecord
     weak_signals: WeakSignals | None = None  # improbable alliances in the whole store
     verdict_changes: list[VerdictChange] | None = None  # None: there was no champion
+    same_model: str = ""  # the gate could not tell the two apart, and why (else "")
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,10 @@ def changes_text(changes: list[VerdictChange] | None) -> str:
     return "Verdicts changed since the champion's:\n" + "\n".join(f"- {c.text}" for c in changes)
 
 
+# Probabilities this close on every proposal of the newest period are the same model's.
+SAME_SCORES = 1e-9
+
+
 def _spec(training: TrainingRecord) -> CandidateSpec:
     return CandidateSpec(training.chosen_kind, dict(training.chosen_params))
 
@@ -107,9 +112,13 @@ def _score_champion(champion: Bundle, past: pd.DataFrame, newest: pd.DataFrame,
 
 
 def compare_on_newest(champion: Bundle, challenger: TrainingRecord, proposals: pd.DataFrame,
-                      config: Config, seed: int) -> tuple[dict[str, Any], dict[str, Any], str]:
+                      config: Config, seed: int
+                      ) -> tuple[dict[str, Any], dict[str, Any], str, str]:
     """Metrics of champion and challenger on the newest period, neither having seen it,
-    weighted as `model.propensity_weights` says (`model.propensity`)."""
+    weighted as `model.propensity_weights` says (`model.propensity`); how the champion was
+    scored; and, when the challenger's procedure without the newest period is the champion
+    itself (same procedure, same periods: each month of a steady retraining loop), a
+    sentence saying that this comparison cannot tell them apart (else "")."""
     period_column = config.role("period")
     newest_period = str(proposals[period_column].max())
     is_newest = (proposals[period_column] == newest_period).to_numpy()
@@ -118,18 +127,25 @@ def compare_on_newest(champion: Bundle, challenger: TrainingRecord, proposals: p
     p_champion, how = _score_champion(champion, past, newest, config, seed, newest_period)
     model, _ = fit_procedure(_spec(challenger), prepare(past, config), config, seed)
     p_challenger = model.predict_proba(newest)
+    same = ""
+    if np.allclose(p_challenger, p_champion, rtol=0.0, atol=SAME_SCORES):
+        same = (f"Retrained without {newest_period}, the challenger's procedure gives the "
+                f"champion's own scores on all {len(newest)} proposals, so this comparison "
+                f"cannot tell them apart: the challenger differs by what it learned from "
+                f"{newest_period}'s {len(newest)} outcomes.")
     m = config.model
     return (evaluate(y, p_champion, w, k=m.precision_at_k, bootstrap=m.bootstrap_samples,
                      seed=seed),
             evaluate(y, p_challenger, w, k=m.precision_at_k, bootstrap=m.bootstrap_samples,
                      seed=seed),
-            how)
+            how, same)
 
 
-def _gate_text(decision: GateDecision, how: str, newest_period: str) -> str:
+def _gate_text(decision: GateDecision, how: str, newest_period: str, same: str) -> str:
     verdict = "PASSED: promoted to @champion" if decision.passed else "FAILED: champion kept"
-    return (f"Gate {verdict}. Compared on {newest_period} ({how}; challenger retrained without "
-            f"it). {decision.reason}.")
+    return " ".join(filter(None, (
+        f"Gate {verdict}. Compared on {newest_period} ({how}; challenger retrained without "
+        f"it). {decision.reason}.", same)))
 
 
 def _drift_metrics(drift: dict[str, Any]) -> dict[str, float]:
@@ -176,16 +192,16 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
         changes: list[VerdictChange] | None = None
         if champion_before is None:
             decision = GateDecision(True, "no champion yet: the first model becomes champion")
-            how = "no comparison"
+            how, same = "no comparison", ""
         else:
             progress.stage("Comparing with the champion", 1)
             champion = load_bundle(workspace.champion)
             changes = verdict_changes(champion.training, outcome.training)
-            champ_metrics, chall_metrics, how = compare_on_newest(
+            champ_metrics, chall_metrics, how, same = compare_on_newest(
                 champion, outcome.training, proposals, config, seed)
             decision = decide(champ_metrics, chall_metrics, config.gate)
             progress.advance()
-        text = _gate_text(decision, how, drift["newest_period"])
+        text = _gate_text(decision, how, drift["newest_period"], same)
         gate = GateRecord(decision.passed, text, decision.champion, decision.challenger,
                           outcome.version)
         gateway.tag_version(name, outcome.version, gate.to_tags())
@@ -203,4 +219,4 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
     signals = weak_signals_if_possible(proposals, config, str(workspace.store), seed=seed)
     keep_weak_signals(workspace, key, signals)
     return RetrainOutcome(outcome.version, champion_before, decision.passed, decision, drift,
-                          ingested, outcome.training, signals, changes)
+                          ingested, outcome.training, signals, changes, same)
