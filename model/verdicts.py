@@ -104,8 +104,9 @@ class LearnedPair:
     """One cell of a watched pair with the term the bayes model learned for it.
 
     `effect`, `low` and `high` are the cell's own log-odds term and its interval, on top
-    of the two features' effects; `rows` and `observed` are the training proposals in the
-    cell and those with real impact; `clear` says the interval excludes zero.
+    of the two features' effects (the interval at `model.bayes.PAIR_LEVEL`); `rows` and
+    `observed` are the training proposals in the cell and those with real impact; `clear`
+    says the interval excludes zero.
     """
 
     features: tuple[str, str]
@@ -115,6 +116,7 @@ class LearnedPair:
     effect: float
     low: float
     high: float
+    level: float = 0.99  # of the interval (`model.bayes.PAIR_LEVEL`)
 
     @property
     def clear(self) -> bool:
@@ -122,7 +124,7 @@ class LearnedPair:
         return self.low > 0 or self.high < 0
 
     def to_json(self) -> dict[str, Any]:
-        """{features, values, rows, observed, effect, interval, clear}, JSON-ready."""
+        """{features, values, rows, observed, effect, interval, level, clear}, JSON-ready."""
         return {"features": list(self.features), "values": list(self.values),
                 "rows": self.rows, "observed": self.observed, "effect": self.effect,
-                "interval": [self.low, self.high], "clear": self.clear}
+                "interval": [self.low, self.high], "level": self.level, "clear": self.clear}

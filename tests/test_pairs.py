@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model.bayes import POOL_MIN_SCALE, BayesianLogistic
+from model.bayes import PAIR_LEVEL, POOL_MIN_SCALE, BayesianLogistic, z_value
 from model.beliefs import build_prior
 from model.calibration import sigmoid
 from model.config import Column, Config
@@ -67,6 +67,25 @@ def test_a_planted_cell_is_learned_and_its_segment_calibrated() -> None:
     main, main_encoder = _fit(frame, y, ())
     without = main.predict_proba(main_encoder.transform(test))
     assert abs(without[cell].mean() / truth[cell].mean() - 1) > 0.25  # what the pair term fixes
+
+
+def test_a_cell_is_clear_only_when_its_stricter_interval_excludes_zero() -> None:
+    from pipelines.report.card import pair_headers
+
+    frame, y, _ = _history(4000, 1, PLANTED)
+    model, encoder = _fit(frame, y, (PAIR,))
+    learned = model.pair_effects(encoder.transform(frame), y, limit=100)
+    sd = np.sqrt(np.diag(model.std_covariance_)[1:])[model.prior.pooled_columns]
+    assert PAIR_LEVEL == 0.99 and all(cell.level == PAIR_LEVEL for cell in learned)
+    for cell in learned:  # each half-width is the 99% z times one cell's posterior sd
+        half = (cell.high - cell.low) / 2
+        assert np.abs(sd * z_value(PAIR_LEVEL) - half).min() < 1e-9
+        assert cell.effect - cell.low == pytest.approx(half)
+    records = [c.to_json() for c in learned]
+    assert all(r["level"] == PAIR_LEVEL for r in records)
+    assert pair_headers(records)[5] == "99% interval"
+    assert pair_headers([{k: v for k, v in records[0].items() if k != "level"}])[5] == \
+        "90% interval"  # a model recorded before the level was stored with its cells
 
 
 def test_without_a_planted_cell_the_pair_terms_stay_near_zero_at_no_loss() -> None:

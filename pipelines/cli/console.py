@@ -13,7 +13,7 @@ from rich.table import Table
 from model.validation import ContractError
 from model.wording import interval_text, percent_text, plural, provisional_advice, reason_text
 from pipelines.documents import Interval, ScoredBatch, TrainingRecord
-from pipelines.report.card import PAIR_HEADERS, no_pairs_text, pair_rows
+from pipelines.report.card import no_pairs_text, pair_headers, pair_rows
 
 # Without a terminal (pipes, CI logs) rich would assume 80 columns, too narrow for reasons.
 out = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 150)
@@ -65,7 +65,7 @@ def pairs_table(training: TrainingRecord) -> Table | str:
         return escape(no_pairs_text(training))
     table = Table(title="Pairs learned (a term on top of the two features' own effects)",
                   title_justify="left")
-    for header in PAIR_HEADERS:
+    for header in pair_headers(training.pairs):
         table.add_column(header, justify="left" if header == "pair" else "right")
     for row in pair_rows(training.pairs):
         table.add_row(*(escape(cell) for cell in row))

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from model.bayes import PAIR_NOTABLE
+from model.bayes import PAIR_LEVEL, PAIR_NOTABLE
 from model.pairs import cell_key, cell_label
 from model.scorer import BAYES
 from model.wording import provisional_advice
@@ -53,9 +53,17 @@ PAIRS_EXPLAINED = (
     "from what their two features predict on their own: each term multiplies the odds of real "
     "impact of a proposal in the cell. Terms are pooled towards zero until a cell's own "
     "outcomes say otherwise, so a few outcomes move them little; clear marks a term whose "
-    "interval excludes zero.")
-PAIR_HEADERS = ["pair", "proposals", "with real impact", "term (log-odds)", "odds",
-                "interval", ""]
+    f"interval excludes zero. Cells have a stricter interval ({PAIR_LEVEL:.0%}) than single "
+    "effects: among hundreds of cells, a 90% interval would exclude zero for a few by chance.")
+# The level of pair intervals recorded before it was stored with them.
+EARLIER_PAIR_LEVEL = 0.9
+
+
+def pair_headers(pairs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The learned-pairs table's headers, the interval's with its level as recorded."""
+    level = float(pairs[0].get("level", EARLIER_PAIR_LEVEL)) if pairs else PAIR_LEVEL
+    return ["pair", "proposals", "with real impact", "term (log-odds)", "odds",
+            f"{100 * level:.0f}% interval", ""]
 
 
 def pair_rows(pairs: Sequence[Mapping[str, Any]]) -> list[list[str]]:
@@ -89,8 +97,9 @@ def pairs_intro(training: TrainingRecord) -> str:
 def _pairs_table(training: TrainingRecord) -> list[str]:
     if not training.pairs:
         return [no_pairs_text(training), ""]
-    lines = [pairs_intro(training), "", "| " + " | ".join(PAIR_HEADERS) + " |",
-             "|" + "---|" * len(PAIR_HEADERS)]
+    headers = pair_headers(training.pairs)
+    lines = [pairs_intro(training), "", "| " + " | ".join(headers) + " |",
+             "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |"
               for row in pair_rows(training.pairs)]
     return [*lines, ""]

@@ -26,10 +26,10 @@ from pipelines.jobs.predict import model_info
 from pipelines.report.batch import model_name, periods_text
 from pipelines.report.card import (
     BELIEFS_EXPLAINED,
-    PAIR_HEADERS,
     belief_rows,
     model_card,
     no_pairs_text,
+    pair_headers,
     pair_rows,
     pairs_intro,
 )
@@ -125,8 +125,8 @@ def _pairs(bundle: Bundle, signals: WeakSignals | None) -> str:
             + [esc(evidence.get((tuple(p["features"]), tuple(p["values"])), "not tested"))]
             for row, p in zip(pair_rows(pairs), pairs, strict=True)]
     return (head + f"<p>{esc(pairs_intro(bundle.training))}</p>"
-            + table([h.capitalize() for h in PAIR_HEADERS] + ["Weak-signal evidence"], rows,
-                    numeric=(1, 2, 3, 4), cls="pairs") + "</section>")
+            + table([h.capitalize() for h in pair_headers(pairs)] + ["Weak-signal evidence"],
+                    rows, numeric=(1, 2, 3, 4), cls="pairs") + "</section>")
 
 
 def _feature_order(bundle: Bundle, features: tuple[str, ...]) -> list[str]:
