@@ -59,14 +59,15 @@ MODEL_ERROR_SD = 0.3
 # [POOL_MIN_SCALE, POOL_MAX_SCALE]; the rounds stop when a round moves no coefficient
 # by more than `POOL_TOLERANCE` log-odds, or after `POOL_ROUNDS`. `POOL_PSEUDO_CELLS`:
 # a pair of a dozen small cells can set its scale on one lucky cell, which then looks
-# "clear". In a 10-seed sweep at 5,000 rows (not part of a benchmark script), histories
-# with no planted pair showed a false clear cell in 2, 1 and 0 of 10 with 0, 1 and 2
-# pseudo-cells, but more pseudo-cells learn a real cell of a few rows more slowly: in the
-# retraining loop of bench/directed_exploration.py, a surprise with 5 trial rows was
-# learned within 10 periods in 53% of histories (directed exploration) with 0.5 and 47%
-# with 1, median 9 periods against more than 10, while histories with nothing planted
-# showed a false clear cell in 2% / 2% / 7% at 300 / 1,000 / 5,000 rows with 0.5 and 0% /
-# 2% / 3% with 1 (bench/pairs.py). 0.5 is the compromise (bench/results/pairs.md).
+# "clear". Measured with 3 degrees of freedom and clear at 90%: in a 10-seed sweep at 5,000
+# rows (not part of a benchmark script), histories with no planted pair showed a false
+# clear cell in 2, 1 and 0 of 10 with 0, 1 and 2 pseudo-cells, but more pseudo-cells learn
+# a real cell of a few rows more slowly: in the retraining loop of
+# bench/directed_exploration.py, a surprise with 5 trial rows was learned within 10
+# periods in 53% of histories (directed exploration) with 0.5 and 47% with 1, median 9
+# periods against more than 10, while histories with nothing planted showed a false clear
+# cell in 2% / 2% / 7% at 300 / 1,000 / 5,000 rows with 0.5 and 0% / 2% / 3% with 1
+# (bench/pairs.py). 0.5 is the compromise (bench/results/pairs.md).
 POOL_DF = 2.0
 POOL_START = 0.35
 POOL_MIN_SCALE = 0.02
