@@ -116,7 +116,7 @@ class LearnedPair:
     effect: float
     low: float
     high: float
-    level: float = 0.99  # of the interval (`model.bayes.PAIR_LEVEL`)
+    level: float  # of the interval (`model.bayes.PAIR_LEVEL`)
 
     @property
     def clear(self) -> bool:

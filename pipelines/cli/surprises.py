@@ -92,29 +92,23 @@ def surprises_command(workspace: Workspace, config: Config, files: list[Path], *
     import pandas as pd
 
     from pipelines.cli.commands import load_training_data
-    from pipelines.jobs.surprises import (
-        find_weak_signals,
-        keep_weak_signals,
-        kept_weak_signals,
-        store_key,
-    )
+    from pipelines.jobs.surprises import computed_and_kept, find_weak_signals, kept_weak_signals
 
     if output_format not in ("text", "json"):
         raise ContractError([Problem(None, "--format", output_format, "text or json")])
     # The store's report as `retrain` or an earlier call left it, while it still holds.
     signals = None if files else kept_weak_signals(workspace, config, seed)
     if signals is None or signals.report is None:
-        key = None if files else store_key(workspace, config, seed)
-        try:
-            proposals, source = load_training_data(workspace, config, files)
-        except ContractError as exc:
-            if exc.source != "train":  # a file's problems keep the file's name
-                raise
-            raise ContractError(exc.problems, source="surprises") from None
-        assert isinstance(proposals, pd.DataFrame)
-        signals = find_weak_signals(proposals, config, source, seed=seed)
-        if key is not None and store_key(workspace, config, seed) == key:
-            keep_weak_signals(workspace, key, signals)
+        def compute() -> WeakSignals:
+            try:
+                proposals, source = load_training_data(workspace, config, files)
+            except ContractError as exc:
+                if exc.source != "train":  # a file's problems keep the file's name
+                    raise
+                raise ContractError(exc.problems, source="surprises") from None
+            assert isinstance(proposals, pd.DataFrame)
+            return find_weak_signals(proposals, config, source, seed=seed)
+        signals = compute() if files else computed_and_kept(workspace, config, seed, compute)
     if output_format == "json":
         print(json.dumps(signals.to_json(), indent=2, allow_nan=False))
     else:

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,7 @@ from pipelines.settings import Workspace
 # even when it is not strong: strong calls are few on a few hundred rows.
 WORTH_WATCHING = 1.0
 KEPT_FORMAT = "partnerscore-weak-signals/1"
+_Signals = TypeVar("_Signals", "WeakSignals", "WeakSignals | None")
 
 
 @dataclass(frozen=True)
@@ -196,15 +198,26 @@ def store_weak_signals(workspace: Workspace, config: Config, *,
     kept = kept_weak_signals(workspace, config, seed)
     if kept is not None:
         return kept
-    source, key = str(workspace.store), store_key(workspace, config, seed)
-    try:
-        proposals = store.read_all(workspace, config)
-    except (store.StoreDamaged, ContractError) as exc:
-        return WeakSignals(None, source, 0, False, config.surprises,
-                           refused=f"the labelled store could not be read ({exc})")
-    if proposals is None:
-        return None
-    signals = weak_signals_if_possible(proposals, config, source, seed=seed)
-    if store_key(workspace, config, seed) == key:  # nothing was ingested while it was read
+    source = str(workspace.store)
+
+    def compute() -> WeakSignals | None:
+        try:
+            proposals = store.read_all(workspace, config)
+        except (store.StoreDamaged, ContractError) as exc:
+            return WeakSignals(None, source, 0, False, config.surprises,
+                               refused=f"the labelled store could not be read ({exc})")
+        if proposals is None:
+            return None
+        return weak_signals_if_possible(proposals, config, source, seed=seed)
+    return computed_and_kept(workspace, config, seed, compute)
+
+
+def computed_and_kept(workspace: Workspace, config: Config, seed: int,
+                      compute: Callable[[], _Signals]) -> _Signals:
+    """`compute()` the store's report and keep it, unless the store changed meanwhile (an
+    ingest between the read and the write keeps nothing: the key would not be the data's)."""
+    key = store_key(workspace, config, seed)
+    signals = compute()
+    if signals is not None and store_key(workspace, config, seed) == key:
         keep_weak_signals(workspace, key, signals)
     return signals
