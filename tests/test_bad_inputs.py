@@ -211,11 +211,13 @@ def _cli(argv: list[str], env: dict[str, str] | None = None, stdin: Any = None,
 
 
 def _table_places(report: str) -> list[Place]:
-    """(row, column) of each line of the printed problem table."""
+    """(row, column) of each problem of the printed problem table (a long "expected" text
+    folds onto lines of its own, whose other cells are empty: every problem shows what
+    was found, "(empty)" at least)."""
     places: list[Place] = []
     for line in report.splitlines():
         cells = [cell.strip() for cell in line.split("│")[1:-1]]
-        if len(cells) == 4 and cells[0] != "row":
+        if len(cells) == 4 and cells[0] != "row" and cells[2]:
             places.append((int(cells[0]) if cells[0] else None, cells[1] or None))
     return places
 

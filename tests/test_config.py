@@ -310,6 +310,26 @@ def test_the_real_command_prints_no_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in err and result.stdout == ""
 
 
+def test_a_long_path_is_printed_whole_on_one_line_without_a_terminal(tmp_path: Path) -> None:
+    """Error messages in a log or a pipe keep each file path on one line, unbroken, for a
+    person to copy or grep; so does the heading of the problem table of a bad data file."""
+    deep = tmp_path.joinpath(*(["a-folder-with-a-rather-long-name"] * 4))
+    deep.mkdir(parents=True)
+    config, data = deep / "team.yaml", deep / "proposals.csv"
+    config.write_text(yaml.safe_dump(mutated({"model.cv_folds": "five"})), "utf-8")
+    data.write_text("proposal_id\tpartner_name\n1\tx\n", "utf-8")
+    environment = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    for argv in (["validate", str(VALID), "--config", str(config)], ["validate", str(data)]):
+        result = subprocess.run([sys.executable, "-m", "pipelines.cli", *argv],
+                                capture_output=True, text=True, timeout=120,
+                                env={**environment, "OMP_NUM_THREADS": "1"}, check=False)
+        assert result.returncode == 2, result.stderr
+        assert len(str(config)) > 150
+        lines = [line for line in result.stderr.splitlines() if str(deep) in line]
+        assert lines, result.stderr
+        assert lines[0] in (f"invalid configuration {config}:", f"{data}: 1 problem")
+
+
 def test_the_shipped_configuration_reads_as_its_defaults() -> None:
     config, text = read_config(None)
     assert text == default_config_text()

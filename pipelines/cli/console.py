@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -15,16 +16,21 @@ from model.wording import interval_text, percent_text, plural, provisional_advic
 from pipelines.documents import Interval, ScoredBatch, TrainingRecord
 from pipelines.report.card import no_pairs_text, pair_headers, pair_rows
 
-# Without a terminal (pipes, CI logs) rich would assume 80 columns, too narrow for reasons.
+# Without a terminal (pipes, CI logs) rich would assume 80 columns, too narrow for reasons,
+# and would break a long file path in an error message across lines (one could no longer
+# copy it, nor find it with grep): there, messages are printed on one line, and error
+# tables are 150 wide unless COLUMNS says otherwise.
 out = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 150)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=not sys.stderr.isatty(),
+              width=None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 150)
 
 
 def contract_report(error: ContractError) -> None:
     """Every problem in a table: row, column, value found, what was expected."""
     count = len(error.problems)
     title = f"{error.source + ': ' if error.source else ''}{count} problem{'s' * (count != 1)}"
-    table = Table(title=title, title_justify="left", show_lines=False)
+    err.print(title, markup=False)  # on its own line: a long path is never cut
+    table = Table(show_lines=False)
     for name in ("row", "column", "found", "expected"):
         table.add_column(name, overflow="fold")
     for p in error.problems[:200]:
