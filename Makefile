@@ -32,8 +32,12 @@ lint: install ## ruff and mypy
 system-deps: ## Debian packages the tests need (see deploy/system-deps.sh)
 	bash deploy/system-deps.sh
 
+# The suite runs on two workers (pytest-xdist), each test module on one of them so that
+# its trained models are built once; TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
+
 test: install system-deps lint ## Lint, then the whole test suite
-	$(TEST_ENV) $(VENV)/bin/pytest -q
+	$(TEST_ENV) $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 bench: install ## Benchmarks under bench/ (prints their figures)
 	$(TEST_ENV) $(PY) bench/run_all.py

@@ -42,13 +42,13 @@ def test_registry_pyfunc_and_exported_champion_agree_with_memory(
         trained: Trained, new_proposals: pd.DataFrame) -> None:
     import mlflow
 
+    from pipelines.tracking.gateway import pinned
     from pipelines.tracking.serving import request_frame
 
     in_memory = trained.outcome.result.model.predict_proba(new_proposals)
     exported = load_bundle(trained.workspace.champion).model.predict_proba(new_proposals)
-    mlflow.set_tracking_uri(trained.workspace.tracking_uri())
-    mlflow.set_registry_uri(trained.workspace.tracking_uri())
-    pyfunc = mlflow.pyfunc.load_model("models:/partnerscore@champion")
+    with pinned(trained.workspace.tracking_uri()):
+        pyfunc = mlflow.pyfunc.load_model("models:/partnerscore@champion")
     request = request_frame(new_proposals, load_bundle(trained.workspace.champion).config)
     served = pyfunc.predict(request)
     np.testing.assert_allclose(exported, in_memory, atol=1e-12)

@@ -59,12 +59,15 @@ def test_same_probabilities_as_the_registered_pyfunc(trained: Trained, new_propo
                                                      capsys: pytest.CaptureFixture) -> None:
     import mlflow
 
+    from pipelines.tracking.gateway import pinned
     from pipelines.tracking.serving import request_frame
 
     doc = _json(trained, str(SAMPLE / "new_proposals.csv"), capsys=capsys)
-    mlflow.set_tracking_uri(trained.workspace.tracking_uri())
-    served = mlflow.pyfunc.load_model("models:/partnerscore/1").predict(
-        request_frame(new_proposals, trained.outcome.result.model and _config(trained)))
+    # Both of MLflow's process-wide URIs: `models:/` resolves against the registry's, which
+    # an earlier test in this process may have pointed at another workspace.
+    with pinned(trained.workspace.tracking_uri()):
+        served = mlflow.pyfunc.load_model("models:/partnerscore/1").predict(
+            request_frame(new_proposals, trained.outcome.result.model and _config(trained)))
     np.testing.assert_allclose(served["impact_probability"].to_numpy(),
                                [p["impact_probability"] for p in doc["proposals"]], atol=1e-9)
 
