@@ -28,7 +28,7 @@ from model.validation import validate_frame
 from pipelines.cli.app import main
 from pipelines.cli.commands import csv_bytes
 from pipelines.documents import TrainingRecord
-from pipelines.jobs.retrain import compare_on_newest
+from pipelines.jobs.retrain import compare_on_newest, look_back
 from pipelines.report.card import model_card
 from pipelines.settings import default_config_text, read_config
 from pipelines.storage.readers import read_bytes_table
@@ -140,6 +140,57 @@ def test_a_champion_learned_otherwise_is_compared_without_that_remark(
     challenger: Any = SimpleNamespace(chosen_kind="bayes_logistic", chosen_params={})
     _, _, how, same = compare_on_newest(champion, challenger, labelled, config, seed=0)
     assert how == "champion as it is" and same == ""
+
+
+def _champion_through(labelled: pd.DataFrame, config: Config, last: str) -> Any:
+    """A champion trained by bayes_logistic on the periods up to `last`."""
+    periods = labelled["trial_period"].astype(str)
+    model, _ = fit_procedure(BAYES_SPEC, prepare(labelled[(periods <= last).to_numpy()], config),
+                             config, seed=1)
+    return SimpleNamespace(model=model, training=SimpleNamespace(
+        periods=sorted(set(periods[periods <= last])), chosen_kind="bayes_logistic",
+        chosen_params={}))
+
+
+@pytest.mark.parametrize("poisoned", [False, True])
+def test_looking_back_measures_what_the_last_period_did_to_the_next(
+        poisoned: bool, labelled: pd.DataFrame, config: Config) -> None:
+    """The champion learned months 1-2 and month 3 is the newest: looking back compares it
+    with the same procedure on month 1 alone, both scoring month 3. A month 2 whose
+    outcomes were recorded backwards makes the champion worse, and the check says so."""
+    cfg = with_mode(config, "none")
+    periods = labelled["trial_period"].astype(str)
+    first, second, newest = sorted(set(periods))
+    proposals = labelled.copy()
+    if poisoned:
+        in_second = (periods == second).to_numpy()
+        proposals.loc[in_second, "real_impact"] = 1 - proposals.loc[in_second, "real_impact"]
+    back = look_back(_champion_through(proposals, cfg, second), proposals, cfg, seed=0)
+    assert back is not None and (back.learned, back.newest) == (second, newest)
+    assert back.rows == int((periods == second).sum())
+    y = proposals.loc[(periods == newest).to_numpy(), "real_impact"].to_numpy(float)
+    alone, _ = fit_procedure(BAYES_SPEC, prepare(proposals[(periods == first).to_numpy()], cfg),
+                             cfg, seed=0)
+    assert back.before["log_loss"]["value"] == pytest.approx(
+        log_loss(y, alone.predict_proba(proposals[(periods == newest).to_numpy()]),
+                 np.ones(len(y))))
+    gap = back.after["log_loss"]["value"] - back.before["log_loss"]["value"]
+    tolerance = cfg.gate.log_loss_tolerance
+    if poisoned:
+        assert gap > tolerance
+        assert (f"learning them made the scores of {newest} worse by more than the gate's "
+                f"tolerance ({tolerance:.4f}): look at {second}'s outcomes") in back.text
+    else:
+        assert gap < tolerance and "worse" not in back.text
+
+
+def test_nothing_to_look_back_on_without_two_learned_periods_before_the_newest(
+        labelled: pd.DataFrame, config: Config) -> None:
+    cfg = with_mode(config, "none")
+    first, _, newest = sorted(set(labelled["trial_period"].astype(str)))
+    assert look_back(_champion_through(labelled, cfg, first), labelled, cfg, seed=0) is None
+    # A champion that has seen the newest period has nothing unseen to be judged on.
+    assert look_back(_champion_through(labelled, cfg, newest), labelled, cfg, seed=0) is None
 
 
 def test_an_unknown_mode_exits_2_naming_the_key_and_the_values(

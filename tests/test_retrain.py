@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -75,6 +76,18 @@ def test_gate_pass_promotes_and_keeps_previous(tmp_path: Path, split: tuple[Path
             f"scores on all {rows} proposals") in version.tags["gate.reason"]
     assert f"from 2025-12's {rows} outcomes" in version.tags["gate.reason"]
     assert outcome.same_model and outcome.same_model in version.tags["gate.reason"]
+    # So it looks back instead: the champion against its procedure without the last period
+    # it learned, both on 2025-12, which neither saw; the champion's figure is the gate's.
+    back = outcome.hindsight
+    champion_periods = load_bundle(workspace.champion).training.periods[:-1]
+    assert back is not None and back.newest == "2025-12" and back.learned == champion_periods[-1]
+    assert back.after["log_loss"] == outcome.decision.champion["log_loss"]
+    assert back.before["log_loss"]["value"] != back.after["log_loss"]["value"]
+    assert back.text.startswith("Looking back at the last promotion: on 2025-12")
+    assert back.text in version.tags["gate.reason"]
+    gate = client.download_artifacts(version.run_id, "gate.json", str(tmp_path))
+    assert json.loads(Path(gate).read_text())["hindsight"] == json.loads(
+        json.dumps(back.to_json()))
     card = client.download_artifacts(version.run_id, "model_card.md", str(tmp_path))
     assert "Gate PASSED" in Path(card).read_text()
     changes = client.download_artifacts(version.run_id, "verdict_changes.txt", str(tmp_path))

@@ -80,6 +80,8 @@ def retrain(workspace: Workspace, config: Config, config_text: str, file: Path |
     out.print(f"Challenger version {outcome.challenger} {verdict}: {decision.reason}")
     if outcome.same_model:
         out.print(outcome.same_model, markup=False)
+    if outcome.hindsight:
+        out.print(outcome.hindsight.text, markup=False)
     if outcome.training.provisional:
         out.print(provisional_line(int(outcome.training.data["positives"]),
                                    config.model.comfortable_positives))

@@ -6,6 +6,13 @@ champion scores them as it is (it was trained before they were labelled); the
 challenger's procedure is retrained without that period. Cross-validation over all
 periods is reported beside it for context, but the two models' CV figures come from
 different data, so they do not decide.
+
+In a steady loop the challenger's procedure without the newest period is the champion
+itself, so that comparison cannot tell them apart. Retrain then looks back instead
+(`look_back`): the champion against its own procedure without the last period it learned,
+both scoring the newest period, which neither has seen. It measures what learning one more
+period's outcomes did to the next period's scores: the question this month's promotion
+raises, answered for last month's.
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ class RetrainOutcome:
     weak_signals: WeakSignals | None = None  # improbable alliances in the whole store
     verdict_changes: list[VerdictChange] | None = None  # None: there was no champion
     same_model: str = ""  # the gate could not tell the two apart, and why (else "")
+    hindsight: Hindsight | None = None  # the last promotion judged on the newest period
 
 
 @dataclass(frozen=True)
@@ -144,11 +152,75 @@ def compare_on_newest(champion: Bundle, challenger: TrainingRecord, proposals: p
             how, same)
 
 
-def _gate_text(decision: GateDecision, how: str, newest_period: str, same: str) -> str:
+@dataclass(frozen=True)
+class Hindsight:
+    """The last period the champion learned, judged on the newest period: the champion
+    (`after`) against its own procedure without that period (`before`), neither having
+    seen the newest one; metrics as the gate computes them."""
+
+    learned: str  # the champion's last period
+    rows: int  # its outcomes
+    newest: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+    text: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The look-back as gate.json holds it."""
+        return {"learned": self.learned, "rows": self.rows, "newest": self.newest,
+                "before": self.before, "after": self.after, "text": self.text}
+
+
+def look_back(champion: Bundle, proposals: pd.DataFrame, config: Config,
+              seed: int) -> Hindsight | None:
+    """What the champion's last period did to its scores of the newest period, which it has
+    not seen: the champion against its procedure retrained without that period, weighted
+    as the gate weighs. None when the champion has seen the newest period, learned a single
+    period, or its earlier periods lack outcomes of either kind."""
+    period_column, label = config.role("period"), config.role("label")
+    periods = proposals[period_column].astype(str)
+    newest_period = str(periods.max())
+    learned = [str(p) for p in champion.training.periods]
+    if newest_period in learned or len(learned) < 2:
+        return None
+    last, earlier = learned[-1], set(learned[:-1])
+    past = proposals[periods.isin(earlier).to_numpy()]
+    outcomes = past[label].to_numpy(float)
+    if not len(past) or outcomes.min() == outcomes.max():
+        return None
+    newest = proposals[(periods == newest_period).to_numpy()]
+    y, w = newest[label].to_numpy(float), scoring_weights(newest, config)
+    model, _ = fit_procedure(_spec(champion.training), prepare(past, config), config, seed)
+    m = config.model
+    before, after = (evaluate(y, p, w, k=m.precision_at_k, bootstrap=m.bootstrap_samples,
+                              seed=seed)
+                     for p in (model.predict_proba(newest), champion.model.predict_proba(newest)))
+    rows = int((periods == last).sum())
+    gap, tolerance = (after["log_loss"]["value"] - before["log_loss"]["value"],
+                      abs(config.gate.log_loss_tolerance))
+    if gap > tolerance:
+        verdict = (f"learning them made the scores of {newest_period} worse by more than the "
+                   f"gate's tolerance ({tolerance:.4f}): look at {last}'s outcomes (partnerscore "
+                   "store, the drift above) before relying on the models that learned them")
+    elif gap < -tolerance:
+        verdict = (f"learning them improved the scores of {newest_period} by more than the "
+                   f"gate's tolerance ({tolerance:.4f})")
+    else:
+        verdict = f"a change within the gate's tolerance ({tolerance:.4f}) either way"
+    text = (f"Looking back at the last promotion: on {newest_period}, which neither has seen, "
+            f"the champion scores a log loss of {after['log_loss']['value']:.4f} "
+            f"(ROC AUC {after['roc_auc']['value']:.3f}) and its procedure without {last}'s "
+            f"{rows} outcomes {before['log_loss']['value']:.4f} "
+            f"(ROC AUC {before['roc_auc']['value']:.3f}): {verdict}.")
+    return Hindsight(last, rows, newest_period, before, after, text)
+
+
+def _gate_text(decision: GateDecision, how: str, newest_period: str, same: str,
+               hindsight: Hindsight | None) -> str:
     verdict = "PASSED: promoted to @champion" if decision.passed else "FAILED: champion kept"
     return " ".join(filter(None, (
         f"Gate {verdict}. Compared on {newest_period} ({how}; challenger retrained without "
-        f"it). {decision.reason}.", same)))
+        f"it). {decision.reason}.", same, hindsight.text if hindsight else "")))
 
 
 def _drift_metrics(drift: dict[str, Any]) -> dict[str, float]:
@@ -193,6 +265,7 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
         outcome = train_and_register(gateway, config, config_text, proposals,
                                      str(workspace.store), seed=seed, progress=progress)
         changes: list[VerdictChange] | None = None
+        hindsight: Hindsight | None = None
         if champion_before is None:
             decision = GateDecision(True, "no champion yet: the first model becomes champion")
             how, same = "no comparison", ""
@@ -203,15 +276,18 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
             champ_metrics, chall_metrics, how, same = compare_on_newest(
                 champion, outcome.training, proposals, config, seed)
             decision = decide(champ_metrics, chall_metrics, config.gate)
+            if same:  # the comparison could not tell them apart: look back instead
+                hindsight = look_back(champion, proposals, config, seed)
             progress.advance()
-        text = _gate_text(decision, how, drift["newest_period"], same)
+        text = _gate_text(decision, how, drift["newest_period"], same, hindsight)
         gate = GateRecord(decision.passed, text, decision.champion, decision.challenger,
                           outcome.version)
         gateway.tag_version(name, outcome.version, gate.to_tags())
         labels = {c.name: c.label for c in config.columns}
         gateway.log_run_outputs(outcome.run_id, metrics=_drift_metrics(drift), texts={
             "drift.json": json.dumps(drift, indent=1, default=str),
-            "gate.json": json.dumps(decision.__dict__, indent=1, default=str),
+            "gate.json": json.dumps({**decision.__dict__, "hindsight": hindsight and
+                                     hindsight.to_json()}, indent=1, default=str),
             "verdict_changes.txt": changes_text(changes),
             "model_card.md": model_card(outcome.training, labels, outcome.version, text,
                                         level=config.model.interval_level,
@@ -222,4 +298,4 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
     signals = weak_signals_if_possible(proposals, config, str(workspace.store), seed=seed)
     keep_weak_signals(workspace, key, signals)
     return RetrainOutcome(outcome.version, champion_before, decision.passed, decision, drift,
-                          ingested, outcome.training, signals, changes, same)
+                          ingested, outcome.training, signals, changes, same, hindsight)
