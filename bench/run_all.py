@@ -12,7 +12,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 SCRIPTS = ("predict.py", "decide.py", "quality.py", "cold_start.py", "selection_bias.py", "surprises.py",
            "pairs.py", "directed_exploration.py", "train_speed.py", "shap_check.py", "fuzz.py",
-           "kill.py", "serve.py")
+           "kill.py", "serve.py", "look_back.py")
 
 
 def main() -> int:
