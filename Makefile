@@ -33,7 +33,8 @@ system-deps: ## Debian packages the tests need (see deploy/system-deps.sh)
 	bash deploy/system-deps.sh
 
 # The suite runs on two workers (pytest-xdist), each test module on one of them so that
-# its trained models are built once; TEST_WORKERS=0 runs everything in this process.
+# a module's trained models are built once (the session's, once per worker);
+# TEST_WORKERS=0 runs everything in this process.
 TEST_WORKERS ?= 2
 
 test: install system-deps lint ## Lint, then the whole test suite

@@ -1,5 +1,5 @@
 """Retrain's look-back: does it name a period whose outcomes were recorded wrongly, and
-stay quiet about a sound one?
+stay quiet about sound ones?
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python bench/look_back.py [--seeds 40]
 Writes bench/results/look_back.md (`--output`).
@@ -7,21 +7,25 @@ Writes bench/results/look_back.md (`--output`).
 When the gate cannot tell champion and challenger apart (a steady monthly loop), retrain
 looks back (`pipelines.jobs.retrain.look_back`): the champion, which learned the earlier
 periods and then the last one, against the same procedure without the last one, both
-scoring the newest period, which neither has seen. It names the last period when learning
-it made the newest period's log loss worse by more than the gate's tolerance.
+scoring the newest period, which neither has seen. When learning the last period made the
+newest period's log loss worse by more than the gate's tolerance, it says the two periods
+disagree and names the one to check first.
 
 For each seed and size, simulated accept-everything periods (model/simulate.py) go
 through the contract as the CLI reads them; the champion is the bayes_logistic procedure
 (the shipped configuration's choice on histories of this size) on the earlier periods and
-the last one, whose outcomes are either sound or damaged:
-- sound: as simulated;
+the last one. Either both periods are sound, or one of them has damaged outcomes:
 - 30% flipped: three in ten of its outcomes recorded the wrong way round;
 - shuffled: its outcomes shuffled among its proposals (a broken join);
 - backwards: every outcome recorded the wrong way round.
-The look-back is the product's own function on those proposals. Reported: the share of
-seeds in which it names the period (the figure a team sees), the share in which it says
-learning the period helped, and the median gap in log loss (champion minus the
-procedure without the last period, on the newest period).
+The damaged period is the last one the champion learned or the newest one, which it has
+not learned: a worse newest period cannot by itself say which of the two is at fault, so the
+look-back names the one that the procedure without the last period scores worse. The
+look-back is the product's own function on those proposals. Reported: the share of seeds
+in which it says that learning the last period made the newest one's scores worse (the
+figure a team sees), among those the share in which the period it names first is the
+damaged one, the share in which it says learning the period helped, and the median gap
+in log loss (champion minus the procedure without the last period, on the newest period).
 """
 
 from __future__ import annotations
@@ -50,7 +54,9 @@ RESULTS = ROOT / "bench" / "results" / "look_back.md"
 # (earlier periods, proposals per period): a trial month's worth of small monthly
 # periods, then larger ones.
 SIZES = ((5, 40), (4, 150), (4, 500))
-DAMAGE = ("sound", "30% flipped", "shuffled", "backwards")
+# (how the outcomes are damaged, which period: the last one learned or the newest)
+DAMAGE = (("sound", ""), ("30% flipped", "last"), ("shuffled", "last"), ("backwards", "last"),
+          ("30% flipped", "newest"), ("backwards", "newest"))
 
 
 def damaged(proposals: pd.DataFrame, period: str, how: str, rng: np.random.Generator
@@ -71,19 +77,27 @@ def damaged(proposals: pd.DataFrame, period: str, how: str, rng: np.random.Gener
     return out
 
 
-def one(config: Config, earlier: int, per_period: int, seed: int, how: str) -> Hindsight:
-    """The look-back after a champion learned `earlier` periods and a last one damaged as
-    `how` says, judged on the newest period."""
+def one(config: Config, earlier: int, per_period: int, seed: int, how: str,
+        which: str) -> Hindsight:
+    """The look-back after a champion learned `earlier` periods and a last one, judged on
+    the newest period; `which` of the two ("last", "newest"; "": neither) is damaged as
+    `how` says."""
     history, _ = simulate_history(SimulationParams(periods=earlier + 2, per_period=per_period,
                                                    seed=seed))
     proposals = validated(history, config)
     periods = sorted(set(proposals["trial_period"].astype(str)))
     last = periods[-2]
-    proposals = damaged(proposals, last, how, np.random.default_rng(seed))
+    if which:
+        proposals = damaged(proposals, last if which == "last" else periods[-1], how,
+                            np.random.default_rng(seed))
     seen = proposals[(proposals["trial_period"].astype(str) <= last).to_numpy()]
     model, _ = fit_procedure(BAYES_SPEC, prepare(seen, config), config, seed)
+    groups = proposals.groupby(proposals["trial_period"].astype(str))["real_impact"]
+    learned = {str(k): {"rows": int(groups.size()[k]), "positives": int(groups.sum()[k])}
+               for k in periods[:-1]}
     champion: Any = SimpleNamespace(model=model, training=SimpleNamespace(
-        periods=periods[:-1], chosen_kind=BAYES_SPEC.kind, chosen_params=BAYES_SPEC.params))
+        periods=periods[:-1], chosen_kind=BAYES_SPEC.kind, chosen_params=BAYES_SPEC.params,
+        data={"per_period": learned}))
     back = look_back(champion, proposals, config, seed)
     assert back is not None and back.learned == last
     return back
@@ -102,15 +116,21 @@ def main() -> None:
     started = time.perf_counter()
     rows = []
     for earlier, per_period in SIZES:
-        for how in DAMAGE:
-            gaps = []
+        for how, which in DAMAGE:
+            gaps, right = [], []
             for seed in range(1, args.seeds + 1):
-                back = one(config, earlier, per_period, seed, how)
+                back = one(config, earlier, per_period, seed, how, which)
                 gaps.append(back.after["log_loss"]["value"] - back.before["log_loss"]["value"])
+                if back.suspect:
+                    right.append(back.suspect == (back.learned if which == "last"
+                                                  else back.newest))
             named = sum(g > tolerance for g in gaps) / len(gaps)
             helped = sum(g < -tolerance for g in gaps) / len(gaps)
-            rows.append(f"| {earlier} × {per_period} | {per_period} | {how} | {named:.0%} | "
-                        f"{helped:.0%} | {statistics.median(gaps):+.4f} |")
+            points = (f"{sum(right) / len(right):.0%} ({sum(right)}/{len(right)})"
+                      if which and right else "-")
+            rows.append(f"| {earlier} × {per_period} | {per_period} | {which or '-'} | {how} | "
+                        f"{named:.0%} | {points} | {helped:.0%} | "
+                        f"{statistics.median(gaps):+.4f} |")
             print(rows[-1], flush=True)
     text = "\n".join([
         "# Retrain's look-back: damaged periods against sound ones",
@@ -118,17 +138,19 @@ def main() -> None:
         f"Command: `OMP_NUM_THREADS=1 .venv/bin/python bench/look_back.py --seeds {args.seeds}`",
         "",
         f"Seeds 1-{args.seeds} per row (simulator seed = seed; the same histories in every "
-        "row of a size, only the last period's outcomes differ). The champion learned the "
+        "row of a size, only the damaged period's outcomes differ). The champion learned the "
         "earlier periods and the last one; the look-back compares it with the same procedure "
         "(bayes_logistic) without the last period, both on the newest period (as many "
-        "proposals as the last one). *Named*: learning the last period made the newest "
+        "proposals as the last one). *Worse*: learning the last period made the newest "
         f"period's log loss worse by more than the gate's tolerance ({tolerance:.2f}), so "
-        "retrain names it; *helped*: better by more than the tolerance. Whole benchmark: "
+        "retrain says the two periods disagree; *names the damaged one*: among those, the "
+        "period retrain says to check first is the damaged one; *helped*: better by more "
+        "than the tolerance. Whole benchmark: "
         f"{(time.perf_counter() - started) / 60:.1f} min on 2 shared cores.",
         "",
-        "| earlier periods × proposals | last and newest period | last period's outcomes | "
-        "named | helped | median gap in log loss |",
-        "|---|---:|---|---:|---:|---:|",
+        "| earlier periods × proposals | last and newest period | damaged period | "
+        "its outcomes | worse | names the damaged one | helped | median gap in log loss |",
+        "|---|---:|---|---|---:|---:|---:|---:|",
         *rows,
         "",
     ])

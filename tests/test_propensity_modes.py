@@ -149,39 +149,72 @@ def _champion_through(labelled: pd.DataFrame, config: Config, last: str) -> Any:
                              config, seed=1)
     return SimpleNamespace(model=model, training=SimpleNamespace(
         periods=sorted(set(periods[periods <= last])), chosen_kind="bayes_logistic",
-        chosen_params={}))
+        chosen_params={}, data={"per_period": per_period(labelled)}))
 
 
-@pytest.mark.parametrize("poisoned", [False, True])
+def per_period(proposals: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Rows and outcomes with real impact per period, as a training records them."""
+    groups = proposals.groupby(proposals["trial_period"].astype(str))["real_impact"]
+    return {str(k): {"rows": int(n), "positives": int(k_)}
+            for (k, n), k_ in zip(groups.size().items(), groups.sum(), strict=True)}
+
+
+@pytest.mark.parametrize("backwards", ["none", "last", "newest"])
 def test_looking_back_measures_what_the_last_period_did_to_the_next(
-        poisoned: bool, labelled: pd.DataFrame, config: Config) -> None:
+        backwards: str, labelled: pd.DataFrame, config: Config) -> None:
     """The champion learned months 1-2 and month 3 is the newest: looking back compares it
-    with the same procedure on month 1 alone, both scoring month 3. A month 2 whose
-    outcomes were recorded backwards makes the champion worse, and the check says so."""
+    with the same procedure on month 1 alone, both scoring month 3. A month recorded
+    backwards (the last one learned, or the newest) makes the champion worse there, and
+    the check names the month to look at first: the one the procedure on month 1 scores
+    worse."""
     cfg = with_mode(config, "none")
     periods = labelled["trial_period"].astype(str)
     first, second, newest = sorted(set(periods))
     proposals = labelled.copy()
-    if poisoned:
-        in_second = (periods == second).to_numpy()
-        proposals.loc[in_second, "real_impact"] = 1 - proposals.loc[in_second, "real_impact"]
+    if backwards != "none":
+        inside = (periods == (second if backwards == "last" else newest)).to_numpy()
+        proposals.loc[inside, "real_impact"] = 1 - proposals.loc[inside, "real_impact"]
     back = look_back(_champion_through(proposals, cfg, second), proposals, cfg, seed=0)
     assert back is not None and (back.learned, back.newest) == (second, newest)
     assert back.rows == int((periods == second).sum())
-    y = proposals.loc[(periods == newest).to_numpy(), "real_impact"].to_numpy(float)
     alone, _ = fit_procedure(BAYES_SPEC, prepare(proposals[(periods == first).to_numpy()], cfg),
                              cfg, seed=0)
-    assert back.before["log_loss"]["value"] == pytest.approx(
-        log_loss(y, alone.predict_proba(proposals[(periods == newest).to_numpy()]),
-                 np.ones(len(y))))
+    for period in (second, newest):
+        rows = proposals[(periods == period).to_numpy()]
+        y = rows["real_impact"].to_numpy(float)
+        assert back.earlier_loss[period] == pytest.approx(
+            log_loss(y, alone.predict_proba(rows), np.ones(len(y))))
+    assert back.before["log_loss"]["value"] == back.earlier_loss[newest]
     gap = back.after["log_loss"]["value"] - back.before["log_loss"]["value"]
     tolerance = cfg.gate.log_loss_tolerance
-    if poisoned:
-        assert gap > tolerance
-        assert (f"learning them made the scores of {newest} worse by more than the gate's "
-                f"tolerance ({tolerance:.4f}): look at {second}'s outcomes") in back.text
-    else:
-        assert gap < tolerance and "worse" not in back.text
+    if backwards == "none":
+        assert gap < tolerance and back.suspect == "" and "worse" not in back.text
+        return
+    suspect = second if backwards == "last" else newest
+    assert gap > tolerance and back.suspect == suspect
+    assert (f"learning them made the scores of {newest} worse by more than the gate's "
+            f"tolerance ({tolerance:.4f}), so the outcomes of {second} and {newest} "
+            "disagree") in back.text
+    assert f"check {suspect}'s outcomes first" in back.text
+
+
+def test_nothing_to_look_back_on_when_the_store_changed_or_outcomes_are_too_few(
+        labelled: pd.DataFrame, config: Config) -> None:
+    cfg = with_mode(config, "none")
+    periods = labelled["trial_period"].astype(str)
+    first, second, _ = sorted(set(periods))
+    champion = _champion_through(labelled, cfg, second)
+    # A learned period replaced since (one outcome changed) or gone from the store.
+    changed = labelled.copy()
+    row = changed.index[(periods == first).to_numpy()][0]
+    changed.loc[row, "real_impact"] = 1 - changed.loc[row, "real_impact"]
+    assert look_back(champion, changed, cfg, seed=0) is None
+    assert look_back(champion, labelled[(periods != first).to_numpy()], cfg, seed=0) is None
+    # Earlier periods without an outcome of both kinds: the procedure cannot be refitted.
+    none_yet = labelled.copy()
+    none_yet.loc[(periods == first).to_numpy(), "real_impact"] = 0
+    assert look_back(_champion_through(none_yet, cfg, second), none_yet, cfg, seed=0) is None
+    assert look_back(champion, labelled, cfg, seed=0) is not None
 
 
 def test_nothing_to_look_back_on_without_two_learned_periods_before_the_newest(

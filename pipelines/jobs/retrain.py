@@ -29,9 +29,10 @@ from model.config import Config
 from model.drift import drift_report
 from model.estimators import CandidateSpec
 from model.gate import GateDecision, decide
-from model.metrics import evaluate
+from model.metrics import evaluate, log_loss
 from model.progress import NO_PROGRESS, Progress
 from model.propensity import scoring_weights
+from model.scorer import BAYES
 from model.selection import fit_procedure, prepare
 from pipelines.documents import LEARNED, GateRecord, TrainingRecord
 from pipelines.jobs.surprises import (
@@ -156,63 +157,105 @@ def compare_on_newest(champion: Bundle, challenger: TrainingRecord, proposals: p
 class Hindsight:
     """The last period the champion learned, judged on the newest period: the champion
     (`after`) against its own procedure without that period (`before`), neither having
-    seen the newest one; metrics as the gate computes them."""
+    seen the newest one; metrics as the gate computes them. `earlier_loss`: the log loss
+    of the procedure without the last period on the last period and on the newest one,
+    neither of which it has seen; `suspect`: when learning the last period made the
+    newest one's scores worse beyond the gate's tolerance, the one of the two periods that
+    model scores worse, whose outcomes to check first (else "")."""
 
     learned: str  # the champion's last period
     rows: int  # its outcomes
     newest: str
     before: dict[str, Any]
     after: dict[str, Any]
+    earlier_loss: dict[str, float]
+    suspect: str
     text: str
 
     def to_json(self) -> dict[str, Any]:
         """The look-back as gate.json holds it."""
         return {"learned": self.learned, "rows": self.rows, "newest": self.newest,
-                "before": self.before, "after": self.after, "text": self.text}
+                "before": self.before, "after": self.after, "earlier_loss": self.earlier_loss,
+                "suspect": self.suspect, "text": self.text}
 
 
 def look_back(champion: Bundle, proposals: pd.DataFrame, config: Config,
               seed: int) -> Hindsight | None:
     """What the champion's last period did to its scores of the newest period, which it has
     not seen: the champion against its procedure retrained without that period, weighted
-    as the gate weighs. None when the champion has seen the newest period, learned a single
-    period, or its earlier periods lack outcomes of either kind."""
+    as the gate weighs.
+
+    A worse newest period cannot tell which of the two periods is at fault (a newest
+    period recorded wrongly punishes the model that learned more), so the procedure
+    without the last period also scores the last period, and the period it scores worse is
+    named first. None when the champion has seen the newest period or learned a single
+    period, when the store no longer holds the rows and outcomes the champion learned from
+    each period (a period replaced since), or when its earlier periods hold too few
+    outcomes of either kind for the procedure (as its backtest would skip them).
+    """
     period_column, label = config.role("period"), config.role("label")
     periods = proposals[period_column].astype(str)
     newest_period = str(periods.max())
     learned = [str(p) for p in champion.training.periods]
-    if newest_period in learned or len(learned) < 2:
+    if newest_period in learned or len(learned) < 2 or not _holds(champion, proposals, config):
         return None
     last, earlier = learned[-1], set(learned[:-1])
     past = proposals[periods.isin(earlier).to_numpy()]
     outcomes = past[label].to_numpy(float)
-    if not len(past) or outcomes.min() == outcomes.max():
+    scarcer = min(int(outcomes.sum()), int(len(outcomes) - outcomes.sum()))
+    spec = _spec(champion.training)
+    if scarcer < (1 if spec.kind == BAYES else config.model.min_positives):
         return None
-    newest = proposals[(periods == newest_period).to_numpy()]
+    model, _ = fit_procedure(spec, prepare(past, config), config, seed)
+    newest, was_last = (proposals[(periods == p).to_numpy()] for p in (newest_period, last))
     y, w = newest[label].to_numpy(float), scoring_weights(newest, config)
-    model, _ = fit_procedure(_spec(champion.training), prepare(past, config), config, seed)
     m = config.model
     before, after = (evaluate(y, p, w, k=m.precision_at_k, bootstrap=m.bootstrap_samples,
                               seed=seed)
                      for p in (model.predict_proba(newest), champion.model.predict_proba(newest)))
-    rows = int((periods == last).sum())
+    earlier_loss = {last: log_loss(was_last[label].to_numpy(float),
+                                   model.predict_proba(was_last),
+                                   scoring_weights(was_last, config)),
+                    newest_period: before["log_loss"]["value"]}
     gap, tolerance = (after["log_loss"]["value"] - before["log_loss"]["value"],
                       abs(config.gate.log_loss_tolerance))
+    suspect = ""
     if gap > tolerance:
+        suspect = max(earlier_loss, key=lambda period: (earlier_loss[period], period))
         verdict = (f"learning them made the scores of {newest_period} worse by more than the "
-                   f"gate's tolerance ({tolerance:.4f}): look at {last}'s outcomes (partnerscore "
-                   "store, the drift above) before relying on the models that learned them")
+                   f"gate's tolerance ({tolerance:.4f}), so the outcomes of {last} and "
+                   f"{newest_period} disagree. Without {last}, the procedure scores {last} "
+                   f"with a log loss of {earlier_loss[last]:.4f} and {newest_period} with "
+                   f"{earlier_loss[newest_period]:.4f}: check {suspect}'s outcomes first "
+                   "(its rows and impact rate: partnerscore store)")
     elif gap < -tolerance:
         verdict = (f"learning them improved the scores of {newest_period} by more than the "
                    f"gate's tolerance ({tolerance:.4f})")
     else:
         verdict = f"a change within the gate's tolerance ({tolerance:.4f}) either way"
+    rows = int((periods == last).sum())
     text = (f"Looking back at the last promotion: on {newest_period}, which neither has seen, "
             f"the champion scores a log loss of {after['log_loss']['value']:.4f} "
             f"(ROC AUC {after['roc_auc']['value']:.3f}) and its procedure without {last}'s "
             f"{rows} outcomes {before['log_loss']['value']:.4f} "
             f"(ROC AUC {before['roc_auc']['value']:.3f}): {verdict}.")
-    return Hindsight(last, rows, newest_period, before, after, text)
+    return Hindsight(last, rows, newest_period, before, after, earlier_loss, suspect, text)
+
+
+def _holds(champion: Bundle, proposals: pd.DataFrame, config: Config) -> bool:
+    """Whether the store holds, for each period the champion learned, as many rows and
+    outcomes with real impact as the champion learned from (else a period was replaced
+    since, and its procedure without the last period would not be what it was)."""
+    learned = champion.training.data.get("per_period") or {}
+    periods = proposals[config.role("period")].astype(str)
+    y = proposals[config.role("label")].to_numpy(float)
+    for period in champion.training.periods:
+        inside = (periods == str(period)).to_numpy()
+        counts = learned.get(str(period), {})
+        if (not inside.any() or counts.get("rows") != int(inside.sum())
+                or counts.get("positives") != int(y[inside].sum())):
+            return False
+    return True
 
 
 def _gate_text(decision: GateDecision, how: str, newest_period: str, same: str,
