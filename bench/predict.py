@@ -111,7 +111,7 @@ else:
     spec = CandidateSpec(training.chosen_kind, training.chosen_params)
     data = prepare(history, config)
     encoder, model, _ = fit_margin(spec, data.proposals, data.y, data.weights, config, 0)
-    X = encoder.transform(proposals)
+    X = encoder.transform(proposals)[:, :model.width_]  # the trees' columns: no pair cells
     start = time.perf_counter()
     model.estimator_.predict_proba(X)
     shap.TreeExplainer(model.estimator_).shap_values(X)
