@@ -34,7 +34,7 @@ from statistics import NormalDist
 import numpy as np
 
 from model.beliefs import BeliefTarget, Prior, effective_weights
-from model.design import Design, standardised
+from model.design import Design, Reordered, standardised
 from model.pairs import SEPARATOR
 from model.verdicts import BeliefCheck, LearnedEffect, LearnedPair, verdict
 
@@ -237,7 +237,7 @@ class BayesianLogistic:
                            scale=target.scale, believed_effect=target.believed_effect)
 
 
-def _pooled_mode(Z: Design, y: np.ndarray, w: np.ndarray, prior: Prior,
+def _pooled_mode(Z: Design | Reordered, y: np.ndarray, w: np.ndarray, prior: Prior,
                  max_iter: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """The posterior mode with each pair's prior scale estimated from the data.
 
@@ -285,7 +285,7 @@ class _Posterior:
     may change between calls; the likelihood's gradient and Hessian are computed once per
     point (the costly part) and reused."""
 
-    def __init__(self, Z: Design, y: np.ndarray, w: np.ndarray, prior: Prior) -> None:
+    def __init__(self, Z: Design | Reordered, y: np.ndarray, w: np.ndarray, prior: Prior) -> None:
         self.Z, self.y, self.w = Z, y, w
         self.mean = np.r_[prior.intercept_mean, prior.mean]
         self.intercept_scale = prior.intercept_scale

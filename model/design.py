@@ -99,12 +99,49 @@ class Design:
         out[b0:b1, a0:a1] += block.T
 
 
+class Reordered:
+    """A design whose columns are another's in a different order: column `order[k]` of
+    this design is column k of `inner`. Dense columns that come after the pair cells (a
+    product of two numbers is encoded last) are stored before them this way, so the
+    cells keep their cheap products."""
+
+    def __init__(self, inner: Design, order: np.ndarray) -> None:
+        self.inner, self.order = inner, np.asarray(order)
+        self.n, self.p = inner.n, inner.p
+
+    def dot(self, theta: np.ndarray) -> np.ndarray:
+        """Z @ theta."""
+        return self.inner.dot(theta[self.order])
+
+    def t_dot(self, r: np.ndarray) -> np.ndarray:
+        """Z.T @ r."""
+        out = np.empty(self.p)
+        out[self.order] = self.inner.t_dot(r)
+        return out
+
+    def gram(self, v: np.ndarray) -> np.ndarray:
+        """Z.T @ diag(v) @ Z."""
+        inner = self.inner.gram(v)
+        out = np.empty_like(inner)
+        out[np.ix_(self.order, self.order)] = inner
+        return out
+
+
 def standardised(X: np.ndarray, center: np.ndarray, unit: np.ndarray,
-                 pooled: Sequence[tuple[int, int]]) -> Design:
+                 pooled: Sequence[tuple[int, int]]) -> Design | Reordered:
     """The design [1, (X - center) / unit] of encoded rows X whose `pooled` column spans
     (in X) are pair cells: with center 0 and unit 1 they enter as they are, and only the
-    dense columns are standardised (copying the cells would cost more than a fit step)."""
+    dense columns are standardised (copying the cells would cost more than a fit step).
+    Columns after the cells (products) are stored before them (`Reordered`)."""
     first = min((start for start, _ in pooled), default=X.shape[1])
+    last = max((stop for _, stop in pooled), default=X.shape[1])
+    if pooled and last < X.shape[1]:
+        tail = X.shape[1] - last
+        order = np.r_[np.arange(first), np.arange(last, X.shape[1]), np.arange(first, last)]
+        inner = standardised(X[:, order], center[order], unit[order],
+                             [(start + tail, stop + tail) for start, stop in pooled])
+        assert isinstance(inner, Design)
+        return Reordered(inner, np.r_[0, order + 1])
     spans = [(start + 1, stop + 1) for start, stop in pooled]
     plain = not np.any(center[first:]) and np.all(unit[first:] == 1)
     if not spans or not plain or not _one_hot_blocks(X, pooled, first):

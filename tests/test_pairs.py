@@ -13,7 +13,7 @@ from model.bayes import PAIR_LEVEL, POOL_MIN_SCALE, BayesianLogistic, z_value
 from model.beliefs import build_prior
 from model.calibration import sigmoid
 from model.config import Column, Config
-from model.design import Design, standardised
+from model.design import Design, Reordered, standardised
 from model.explain import explain, reasons
 from model.features import FeatureEncoder
 from model.metrics import log_loss
@@ -132,9 +132,38 @@ def test_the_structured_design_computes_what_the_dense_matrix_does() -> None:
                                                                               np.ones(10)]
     shortcut = standardised(X, center, unit, [(dense - 1, dense + 3), (dense + 3, dense + 9)])
     full = np.column_stack([np.ones(n), (X - center) / unit])
-    assert shortcut.first == dense
+    assert isinstance(shortcut, Design) and shortcut.first == dense
     np.testing.assert_allclose(shortcut.gram(v), (full.T * v) @ full, atol=1e-12)
     np.testing.assert_allclose(shortcut.dot(theta), full @ theta, atol=1e-12)
+    # A product column encoded after the cells: stored before them, the cells still as
+    # indices, every product the same as the dense matrix's.
+    X = np.column_stack([X, rng.normal(size=n)])
+    center, unit = np.r_[center, 0.3], np.r_[unit, 1.7]
+    product = standardised(X, center, unit, [(dense - 1, dense + 3), (dense + 3, dense + 9)])
+    full = np.column_stack([np.ones(n), (X - center) / unit])
+    assert isinstance(product, Reordered) and product.inner.first == dense + 1
+    theta = rng.normal(size=full.shape[1])
+    np.testing.assert_allclose(product.gram(v), (full.T * v) @ full, atol=1e-12)
+    np.testing.assert_allclose(product.dot(theta), full @ theta, atol=1e-12)
+    np.testing.assert_allclose(product.t_dot(v), full.T @ v, atol=1e-12)
+
+
+def test_the_shipped_configuration_keeps_the_cells_of_its_design_as_indices(
+        history: pd.DataFrame, config: Config) -> None:
+    """The shipped `interactions:` hold pairs and a product, encoded after them: the
+    bayes fit's design still stores the cells as indices (a dense design costs several
+    times more per Newton step)."""
+    from model.selection import new_encoder
+
+    data = prepare(history, config)
+    encoder = new_encoder(config)
+    X = encoder.fit(data.proposals).transform(data.proposals)
+    prior = build_prior(config.beliefs, encoder, X, data.y, data.weights)
+    assert prior.pooled and encoder.specs_[-1].kind == "product"
+    design = standardised(X, prior.center, prior.unit,
+                          [(start, stop) for _, start, stop in prior.pooled])
+    assert isinstance(design, Reordered) and design.inner.cells
+    assert design.inner.first < design.p - 10
 
 
 def test_cells_are_encoded_after_the_features_and_survive_a_round_trip() -> None:
