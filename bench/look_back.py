@@ -46,6 +46,7 @@ from results_file import publish
 from model.config import Config
 from model.selection import BAYES_SPEC, fit_procedure, prepare
 from model.simulate import SimulationParams, simulate_history
+from model.training import summarise_data
 from pipelines.jobs.retrain import Hindsight, look_back
 from pipelines.settings import load_config
 
@@ -92,12 +93,9 @@ def one(config: Config, earlier: int, per_period: int, seed: int, how: str,
                             np.random.default_rng(seed))
     seen = proposals[(proposals["trial_period"].astype(str) <= last).to_numpy()]
     model, _ = fit_procedure(BAYES_SPEC, prepare(seen, config), config, seed)
-    groups = proposals.groupby(proposals["trial_period"].astype(str))["real_impact"]
-    learned = {str(k): {"rows": int(groups.size()[k]), "positives": int(groups.sum()[k])}
-               for k in periods[:-1]}
     champion: Any = SimpleNamespace(model=model, training=SimpleNamespace(
         periods=periods[:-1], chosen_kind=BAYES_SPEC.kind, chosen_params=BAYES_SPEC.params,
-        data={"per_period": learned}))
+        data=summarise_data(prepare(seen, config), config)))
     back = look_back(champion, proposals, config, seed)
     assert back is not None and back.learned == last
     return back

@@ -74,6 +74,13 @@ class TrainingResult:
     negatives: int = 0  # proposals without
 
 
+def fewest_outcomes(spec: CandidateSpec, config: Config) -> int:
+    """The fewest outcomes of the scarcer kind a procedure is refitted on outside training
+    (a backtest, retrain's look-back): the bayes candidate fits any history with both
+    outcomes (as training does), the others need `model.min_positives`."""
+    return 1 if spec.kind == BAYES else config.model.min_positives
+
+
 def backtest_tasks(spec: CandidateSpec, data: TrainingData, config: Config, seed: int,
                    periods: list[str]) -> tuple[dict[str, dict[str, Any]], list[Task]]:
     """Rows for the periods too early to backtest, and a task for each of the others.
@@ -86,9 +93,7 @@ def backtest_tasks(spec: CandidateSpec, data: TrainingData, config: Config, seed
     for period in reversed(periods):
         past = subset(data, data.periods < period)
         current = subset(data, data.periods == period)
-        # The bayes candidate fits any history with both outcomes (as training does).
-        minimum = 1 if spec.kind == BAYES else config.model.min_positives
-        if past.scarcer < minimum:
+        if past.scarcer < fewest_outcomes(spec, config):
             skipped[period] = {"period": period, "rows": len(current.y),
                                "positives": current.positives,
                                "skipped": "too few earlier outcomes"}

@@ -23,7 +23,7 @@ from model.config import Config, ModelSettings
 from model.metrics import log_loss
 from model.selection import BAYES_SPEC, fit_procedure, prepare, subset
 from model.simulate import SimulationParams, simulate_history
-from model.training import backtest_period, train_model
+from model.training import backtest_period, summarise_data, train_model
 from model.validation import validate_frame
 from pipelines.cli.app import main
 from pipelines.cli.commands import csv_bytes
@@ -149,14 +149,7 @@ def _champion_through(labelled: pd.DataFrame, config: Config, last: str) -> Any:
                              config, seed=1)
     return SimpleNamespace(model=model, training=SimpleNamespace(
         periods=sorted(set(periods[periods <= last])), chosen_kind="bayes_logistic",
-        chosen_params={}, data={"per_period": per_period(labelled)}))
-
-
-def per_period(proposals: pd.DataFrame) -> dict[str, dict[str, int]]:
-    """Rows and outcomes with real impact per period, as a training records them."""
-    groups = proposals.groupby(proposals["trial_period"].astype(str))["real_impact"]
-    return {str(k): {"rows": int(n), "positives": int(k_)}
-            for (k, n), k_ in zip(groups.size().items(), groups.sum(), strict=True)}
+        chosen_params={}, data=summarise_data(prepare(labelled, config), config)))
 
 
 @pytest.mark.parametrize("backwards", ["none", "last", "newest"])

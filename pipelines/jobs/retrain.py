@@ -32,8 +32,8 @@ from model.gate import GateDecision, decide
 from model.metrics import evaluate, log_loss
 from model.progress import NO_PROGRESS, Progress
 from model.propensity import scoring_weights
-from model.scorer import BAYES
 from model.selection import fit_procedure, prepare
+from model.training import fewest_outcomes
 from pipelines.documents import LEARNED, GateRecord, TrainingRecord
 from pipelines.jobs.surprises import (
     WeakSignals,
@@ -145,12 +145,15 @@ def compare_on_newest(champion: Bundle, challenger: TrainingRecord, proposals: p
                 f"champion's own scores on all {len(newest)} proposals, so this comparison "
                 f"cannot tell them apart: the challenger differs by what it learned from "
                 f"{newest_period}'s {len(newest)} outcomes.")
+    return (_gate_metrics(y, p_champion, w, config, seed),
+            _gate_metrics(y, p_challenger, w, config, seed), how, same)
+
+
+def _gate_metrics(y: np.ndarray, p: np.ndarray, w: np.ndarray, config: Config,
+                  seed: int) -> dict[str, Any]:
+    """The gate's metrics of probabilities `p` for outcomes `y`, weighted by `w`."""
     m = config.model
-    return (evaluate(y, p_champion, w, k=m.precision_at_k, bootstrap=m.bootstrap_samples,
-                     seed=seed),
-            evaluate(y, p_challenger, w, k=m.precision_at_k, bootstrap=m.bootstrap_samples,
-                     seed=seed),
-            how, same)
+    return evaluate(y, p, w, k=m.precision_at_k, bootstrap=m.bootstrap_samples, seed=seed)
 
 
 @dataclass(frozen=True)
@@ -204,14 +207,12 @@ def look_back(champion: Bundle, proposals: pd.DataFrame, config: Config,
     outcomes = past[label].to_numpy(float)
     scarcer = min(int(outcomes.sum()), int(len(outcomes) - outcomes.sum()))
     spec = _spec(champion.training)
-    if scarcer < (1 if spec.kind == BAYES else config.model.min_positives):
+    if scarcer < fewest_outcomes(spec, config):
         return None
     model, _ = fit_procedure(spec, prepare(past, config), config, seed)
     newest, was_last = (proposals[(periods == p).to_numpy()] for p in (newest_period, last))
     y, w = newest[label].to_numpy(float), scoring_weights(newest, config)
-    m = config.model
-    before, after = (evaluate(y, p, w, k=m.precision_at_k, bootstrap=m.bootstrap_samples,
-                              seed=seed)
+    before, after = (_gate_metrics(y, p, w, config, seed)
                      for p in (model.predict_proba(newest), champion.model.predict_proba(newest)))
     earlier_loss = {last: log_loss(was_last[label].to_numpy(float),
                                    model.predict_proba(was_last),
