@@ -89,3 +89,36 @@ def test_the_french_example_trains_on_the_seed_month_and_explains_in_french(
     assert any(label.startswith("Type de partenariat : ") for label in labels)
     assert not {"Has an action plan", "No action plan"} & labels
     assert {c.label for c in config.features} >= {"Plan d'action", "Place dans le parcours de nos clients"}
+
+
+def test_a_team_that_believed_in_partners_of_its_own_sector_is_told_the_outcomes_say_otherwise(
+        ) -> None:
+    """The seed story: a team believed partners close to its own sector were the best ones;
+    its trial months showed they led nowhere, and the place in the customer's journey
+    mattered. Stated as a belief on the sector_proximity levels (so declared a category),
+    twelve months of the sample history contradict it in words, and confirm the journey."""
+    import yaml
+
+    from model.config import parse_config
+    from model.training import train_model
+    from pipelines.jobs.train import belief_records
+    from pipelines.settings import default_config_text
+    from pipelines.storage.readers import load_proposals
+
+    raw = yaml.safe_load(default_config_text())
+    raw["columns"]["sector_proximity"].update(
+        type="category", belief={"levels": {"same": "favourable"}})
+    raw["model"].update(candidates=["bayes_logistic"], cv_repeats=1, bootstrap_samples=20,
+                        backtest_periods=1, n_jobs=1)
+    config = parse_config(raw)
+    result = train_model(load_proposals(SAMPLE / "history.csv", config, labelled=True),
+                         config, seed=0)
+    records = {record.key: record for record in
+               belief_records(result.beliefs, result.model.encoder.described)}
+    same = records["sector_proximity", "same"]
+    assert same.verdict == "contradicted" and same.interval[1] < 0
+    assert same.sentence().startswith(
+        "“Partner works in our own sector” raises impact: contradicted (-")
+    journey = [records["lifecycle_position", level].verdict
+               for level in ("upstream", "downstream", "same_stage")]
+    assert journey.count("confirmed") >= 2 and "contradicted" not in journey
