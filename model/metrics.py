@@ -1,17 +1,31 @@
-"""Metrics for rare-outcome scoring, each with a bootstrap interval.
+"""Metrics for rare-outcome scoring, each with an interval.
 
-Intervals are bootstrap percentile intervals, except for the expected calibration
-error: resampling rows adds noise to every bin, so the ECE of a resample is larger
-than the ECE of the rows it came from, and the percentile interval can sit entirely
-above the estimate. Its interval is the *recentred percentile interval*: the bootstrap
-distribution shifted by its median bias so that its median falls on the estimate
-(`recentred_interval`), which keeps the bootstrap's spread and always contains the
-estimate.
+Intervals are bootstrap percentile intervals, except for the expected calibration error
+and the two areas under a curve. The expected calibration error: resampling rows adds noise to every
+bin, so the ECE of a resample is larger than the ECE of the rows it came from, and the
+percentile interval can sit entirely above the estimate. Its interval is the *recentred
+percentile interval*: the bootstrap distribution shifted by its median bias so that its
+median falls on the estimate (`recentred_interval`), which keeps the bootstrap's spread
+and always contains the estimate.
+
+The ROC AUC's interval is Newcombe's score interval instead (method 5 of Newcombe 2006,
+`auc_score_interval`). With a handful of proposals with real impact, every resample ranks
+them as the rows did: when all of them outrank every other proposal, each resample's AUC
+is 1 and the percentile interval is [1, 1], as if three outcomes settled it. The score
+interval solves |A - theta| = z * sd(theta) with the Hanley-McNeil standard deviation at
+theta, so it stays honest at the boundary (3 of 28 ranked perfectly: 0.75 to 1 at 90%).
+Measured by `bench/auc_interval.py` (1,000 samples per size): the 90% percentile interval
+held the true AUC in 60-89% of samples of 3 to 35 positives, the score interval in 92-97%.
+The PR AUC (average precision, a mean of precisions over the positives) fails the same way
+and gets Wilson's score interval for a proportion over the positives
+(`proportion_score_interval`): 92-98% where the bootstrap held 60-91%. Weighted rows count by their
+effective number (Kish).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from statistics import NormalDist
 
 import numpy as np
 
@@ -87,7 +101,7 @@ def metric_functions(k: int) -> dict[str, Metric]:
 
 def evaluate(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None, *, k: int = 5,
              bootstrap: int = 300, seed: int = 0, level: float = 0.90) -> dict[str, dict[str, float]]:
-    """Every metric with its bootstrap interval: {name: {value, low, high}}."""
+    """Every metric with its interval (see the module docstring): {name: {value, low, high}}."""
     y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
     w = np.ones_like(p) if w is None else np.asarray(w, dtype=float)
     functions = metric_functions(k)
@@ -104,8 +118,60 @@ def evaluate(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None, *, k: in
         value = fn(y, p, w)
         low, high = (recentred_interval(value, sample, level, floor=0.0) if name in RECENTRED
                      else percentile_interval(sample, level))
+        if name == "roc_auc" and np.isfinite(value):
+            low, high = auc_score_interval(value, *effective_counts(y, w), level)
+        elif name == "pr_auc" and np.isfinite(value):
+            low, high = proportion_score_interval(value, effective_counts(y, w)[0], level)
         out[name] = {"value": value, "low": low, "high": high}
     return out
+
+
+def effective_counts(y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    """Kish's effective numbers of positives and negatives: (sum w)^2 / sum w^2 of each."""
+    counts = []
+    for mask in (y == 1, y == 0):
+        weights = w[mask]
+        squares = float((weights ** 2).sum())
+        counts.append(float(weights.sum()) ** 2 / squares if squares > 0 else 0.0)
+    return counts[0], counts[1]
+
+
+def proportion_score_interval(share: float, count: float, level: float) -> tuple[float, float]:
+    """Wilson's score interval for a share observed over `count` trials (nan without any)."""
+    if count <= 0 or not np.isfinite(share):
+        return float("nan"), float("nan")
+    z2 = NormalDist().inv_cdf(0.5 + level / 2) ** 2
+    centre = (share + z2 / (2 * count)) / (1 + z2 / count)
+    half = np.sqrt(z2 * share * (1 - share) / count + z2 * z2 / (4 * count * count)) / (
+        1 + z2 / count)
+    low = 0.0 if share <= 0 else max(0.0, centre - half)
+    high = 1.0 if share >= 1 else min(1.0, centre + half)
+    return float(low), float(high)
+
+
+def auc_score_interval(auc: float, positives: float, negatives: float,
+                       level: float) -> tuple[float, float]:
+    """Newcombe's (2006, method 5) score interval for a ROC AUC from these many positives and
+    negatives: the thetas where |auc - theta| = z * sd(theta), with the Hanley-McNeil
+    variance at theta and both counts replaced by their mean N:
+    theta (1 - theta) / (m n) * ((2N - 1) - (3N - 3) / ((2 - theta) (1 + theta)))."""
+    if positives <= 0 or negatives <= 0 or not np.isfinite(auc):
+        return float("nan"), float("nan")
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    half = (positives + negatives) / 2
+
+    def gap(theta: float) -> float:
+        variance = theta * (1 - theta) / (positives * negatives) * (
+            (2 * half - 1) - (3 * half - 3) / ((2 - theta) * (1 + theta)))
+        return (auc - theta) ** 2 - z * z * max(variance, 0.0)
+
+    def root(inside: float, outside: float) -> float:
+        for _ in range(60):  # bisection: gap <= 0 at `inside`, >= 0 at `outside`
+            middle = (inside + outside) / 2
+            inside, outside = (middle, outside) if gap(middle) <= 0 else (inside, middle)
+        return (inside + outside) / 2
+
+    return (0.0 if auc <= 0 else root(auc, 0.0)), (1.0 if auc >= 1 else root(auc, 1.0))
 
 
 def percentile_interval(sample: np.ndarray, level: float) -> tuple[float, float]:

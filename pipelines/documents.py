@@ -195,7 +195,7 @@ class Decision:
 
 
 class Interval(TypedDict):
-    """A metric with its 90% bootstrap interval."""
+    """A metric with its 90% interval (bootstrap; score intervals for ROC AUC and PR AUC)."""
 
     value: float
     low: float

@@ -90,14 +90,15 @@ def training_summary(training: TrainingRecord, version: str, alias: str, name: s
               f"{plural(len(data['periods']), 'period')} ({data['periods'][0]} to {data['periods'][-1]}); "
               f"effective sample size {data['effective_sample_size']}")
     out.print(f"Chosen model: {training.chosen} ({data['cv_folds']}-fold repeated CV, log loss)")
-    table = Table(title="Cross-validated metrics (90% bootstrap interval)", title_justify="left")
+    title = "Cross-validated metrics (90% interval)"
+    table = Table(title=title, title_justify="left", min_width=len(title))  # title on one line
     table.add_column("metric")
     table.add_column("value  [interval]")
     for metric, m in training.metrics.items():
         table.add_row(metric, _interval(m))
     out.print(table)
-    backtest = Table(title="Backtest: each period scored by a model trained on earlier periods",
-                     title_justify="left")
+    title = "Backtest: each period scored by a model trained on earlier periods"
+    backtest = Table(title=title, title_justify="left", min_width=len(title))
     for column in ("period", "rows", "with impact", "expected", "ROC AUC", "log loss"):
         backtest.add_column(column, justify="right")
     for r in training.backtest:
