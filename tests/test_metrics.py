@@ -95,6 +95,35 @@ def test_the_auc_score_interval_solves_its_equation_and_narrows_with_outcomes() 
     assert np.isnan(auc_score_interval(0.7, 0, 25, 0.9)[0])
 
 
+def test_with_as_many_positives_as_negatives_the_variance_is_hanley_and_mcneils() -> None:
+    """Newcombe's method replaces both counts by their mean, so with m = n the variance at
+    the bound is Hanley and McNeil's own (Q1 = t / (2 - t), Q2 = 2 t^2 / (1 + t))."""
+    from statistics import NormalDist
+
+    from model.metrics import auc_score_interval
+
+    z = NormalDist().inv_cdf(0.95)
+    for auc, count in [(0.7, 10), (0.9, 40), (0.55, 4)]:
+        for t in auc_score_interval(auc, count, count, 0.9):
+            q1, q2 = t / (2 - t), 2 * t * t / (1 + t)
+            hanley = (t * (1 - t) + (count - 1) * (q1 - t * t)
+                      + (count - 1) * (q2 - t * t)) / (count * count)
+            assert abs(auc - t) == pytest.approx(z * np.sqrt(hanley), rel=1e-9)
+
+
+@pytest.mark.parametrize("positives", [1.0, 1.7, 3.0, 40.0])
+@pytest.mark.parametrize("negatives", [1.0, 2.5, 25.0, 1e4])
+@pytest.mark.parametrize("value", [0.0, 0.01, 0.5, 0.93, 1.0])
+def test_score_intervals_hold_their_value_within_zero_and_one(
+        value: float, positives: float, negatives: float) -> None:
+    from model.metrics import auc_score_interval, proportion_score_interval
+
+    for low, high in (auc_score_interval(value, positives, negatives, 0.9),
+                      proportion_score_interval(value, positives, 0.9)):
+        assert 0.0 <= low <= value <= high <= 1.0
+        assert high - low > 0  # a finite number of outcomes never settles it
+
+
 def test_the_auc_interval_holds_the_truth_as_often_as_it_says() -> None:
     """Binormal samples with a known AUC, 6 positives and 50 negatives: the 90% interval
     holds the true AUC in 85-97% of samples (bench/auc_interval.py measures more sizes)."""

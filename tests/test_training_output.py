@@ -76,6 +76,11 @@ def test_train_text_prints_the_provisional_line_and_each_belief_in_words(
     for entry in [*training.beliefs, *training.learned]:
         assert " ".join(entry.sentence().split()) in text
     assert text.index(PROVISIONAL) < text.index("Data: 28 labelled proposals")
+    assert "Cross-validated metrics (90% interval) ┏" in text  # the title on one line
+    assert "┃ metric ┃ value [interval] ┃" in text
+    auc = training.metrics["roc_auc"]  # one month ranked perfectly is not settled
+    assert f"roc_auc │ {auc['value']:.3f} [{auc['low']:.3f}, {auc['high']:.3f}]" in text
+    assert auc["low"] < 0.9
 
 
 def _record(**fields: object) -> TrainingRecord:

@@ -93,7 +93,7 @@ def training_summary(training: TrainingRecord, version: str, alias: str, name: s
     title = "Cross-validated metrics (90% interval)"
     table = Table(title=title, title_justify="left", min_width=len(title))  # title on one line
     table.add_column("metric")
-    table.add_column("value  [interval]")
+    table.add_column(escape("value  [interval]"))
     for metric, m in training.metrics.items():
         table.add_row(metric, _interval(m))
     out.print(table)
