@@ -29,12 +29,12 @@ Nothing beyond numpy, the standard library and partnerscore's own modules is imp
 from __future__ import annotations
 
 from collections.abc import Callable
-from statistics import NormalDist
 
 import numpy as np
 
 from model.beliefs import BeliefTarget, Prior, effective_weights
 from model.design import Design, Reordered, standardised
+from model.metrics import z_value
 from model.pairs import SEPARATOR
 from model.verdicts import BeliefCheck, LearnedEffect, LearnedPair, verdict
 
@@ -83,11 +83,6 @@ PAIRS_SHOWN = 12  # learned pair cells kept with a training: a screen's worth
 # ones per history at 5,000 rows, against 1.77 with 90%; bench/pairs.py, 30-40 seeds).
 PAIR_LEVEL = 0.99
 PAIR_NOTABLE = 0.1  # log-odds: a term below this (odds x1.1) changes no decision
-
-
-def z_value(level: float) -> float:
-    """The standard normal quantile for a central interval of the given level."""
-    return NormalDist().inv_cdf(0.5 + level / 2)
 
 
 def margin_sd(X: np.ndarray, covariance: np.ndarray) -> np.ndarray:

@@ -3,7 +3,7 @@
 Per feature a distance suited to its type: the population stability index (PSI)
 for numbers, on quantile bins of the history; the Jensen-Shannon distance for
 categories and booleans. Also new categories, missing-value rates, and the impact
-rate with a Wilson interval.
+rate with a Wilson interval (`model.metrics.proportion_score_interval`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from model.config import Column
+from model.metrics import proportion_score_interval
 
 PSI_LARGE = 0.25  # the usual rule of thumb: above 0.25 the population has shifted
 JS_LARGE = 0.2
@@ -51,16 +52,6 @@ def jensen_shannon(history: pd.Series, newest: pd.Series) -> float:
     return math.sqrt(max(0.0, (kl(p) + kl(q)) / 2))
 
 
-def wilson(successes: int, n: int, z: float = 1.645) -> tuple[float, float]:
-    """Wilson score interval for a proportion (90% by default)."""
-    if n == 0:
-        return float("nan"), float("nan")
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
-
-
 def feature_drift(column: Column, history: pd.Series, newest: pd.Series) -> dict[str, Any]:
     """Distance, new categories and missing rates for one feature."""
     row: dict[str, Any] = {"feature": column.name, "label": column.label,
@@ -87,7 +78,7 @@ def drift_report(proposals: pd.DataFrame, periods: pd.Series, label: str,
     rows = [feature_drift(c, proposals.loc[~newest, c.name], proposals.loc[newest, c.name])
             for c in features if c.name in proposals]
     y = proposals[label].to_numpy(float)
-    low, high = wilson(int(y[newest].sum()), int(newest.sum()))
+    low, high = proportion_score_interval(float(y[newest].mean()), int(newest.sum()), 0.9)
     history_rate = float(y[~newest].mean()) if (~newest).any() else float("nan")
     impact = {"newest_rate": float(y[newest].mean()), "newest_low": low, "newest_high": high,
               "history_rate": history_rate,

@@ -1,27 +1,27 @@
 """Metrics for rare-outcome scoring, each with an interval.
 
 Intervals are bootstrap percentile intervals, except for the expected calibration error
-and the two areas under a curve. The expected calibration error: resampling rows adds noise to every
-bin, so the ECE of a resample is larger than the ECE of the rows it came from, and the
-percentile interval can sit entirely above the estimate. Its interval is the *recentred
-percentile interval*: the bootstrap distribution shifted by its median bias so that its
-median falls on the estimate (`recentred_interval`), which keeps the bootstrap's spread
-and always contains the estimate.
+and the two areas under a curve. The expected calibration error: resampling rows adds
+noise to every bin, so the ECE of a resample is larger than the ECE of the rows it came
+from, and the percentile interval can sit entirely above the estimate. Its interval is
+the *recentred percentile interval*: the bootstrap distribution shifted by its median
+bias so that its median falls on the estimate (`recentred_interval`), which keeps the
+bootstrap's spread and always contains the estimate.
 
 The ROC AUC's interval is Newcombe's score interval instead (method 5 of Newcombe 2006,
-`auc_score_interval`). With a handful of proposals with real impact, every resample ranks
-them as the rows did: when all of them outrank every other proposal, each resample's AUC
-is 1 and the percentile interval is [1, 1], as if three outcomes settled it. The score
-interval solves |A - theta| = z * sd(theta) with the Hanley-McNeil standard deviation at
-theta, so it stays honest at the boundary (3 of 28 ranked perfectly: 0.75 to 1 at 90%).
-Measured by `bench/auc_interval.py` (1,000 samples per size, 3 to 35 positives at 11% and
-3 or 10 at 1%): the 90% percentile interval held the true AUC in 56-89% of samples, the
-score interval in 91-96%. The PR AUC (average precision, a mean of precisions over the
-positives) fails the same way and gets Wilson's score interval for a proportion over the
-positives (`proportion_score_interval`, a heuristic: a precision lies in [0, 1], so a mean
-of a few varies about as much as a proportion over as many trials): 84-98% where the
-bootstrap held 61-93%, the 84% at 3 positives among 303 ranked weakly. Weighted rows count by their
-effective number (Kish).
+`auc_score_interval`). With a handful of proposals with real impact, every resample
+ranks them as the rows did: when all of them outrank every other proposal, each
+resample's AUC is 1 and the percentile interval is [1, 1], as if three outcomes settled
+it. The score interval solves |A - theta| = z * sd(theta) with the Hanley-McNeil
+standard deviation at theta, so it stays honest at the boundary (3 of 28 ranked
+perfectly: 0.75 to 1 at 90%). Measured by `bench/auc_interval.py` (1,000 samples per
+size, 3 to 35 positives at 11% and 3 or 10 at 1%): the 90% percentile interval held the
+true AUC in 56-89% of samples, the score interval in 91-96%. The PR AUC (average
+precision, a mean of precisions over the positives) fails the same way and gets Wilson's
+score interval for a proportion over the positives (`proportion_score_interval`, a
+heuristic: a precision lies in [0, 1], so a mean of a few varies about as much as a
+proportion over as many trials): 84-98% where the bootstrap held 61-93%, the 84% at 3
+positives among 303 ranked weakly. Weighted rows count by their effective number (Kish).
 """
 
 from __future__ import annotations
@@ -132,6 +132,11 @@ def evaluate(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None, *, k: in
     return out
 
 
+def z_value(level: float) -> float:
+    """The standard normal quantile for a central interval of the given level."""
+    return NormalDist().inv_cdf(0.5 + level / 2)
+
+
 def effective_counts(y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
     """Kish's effective numbers of positives and negatives: (sum w)^2 / sum w^2 of each."""
     counts = []
@@ -146,7 +151,7 @@ def proportion_score_interval(share: float, count: float, level: float) -> tuple
     """Wilson's score interval for a share observed over `count` trials (nan without any)."""
     if count <= 0 or not np.isfinite(share):
         return float("nan"), float("nan")
-    z2 = NormalDist().inv_cdf(0.5 + level / 2) ** 2
+    z2 = z_value(level) ** 2
     centre = (share + z2 / (2 * count)) / (1 + z2 / count)
     half = np.sqrt(z2 * share * (1 - share) / count + z2 * z2 / (4 * count * count)) / (
         1 + z2 / count)
@@ -163,7 +168,7 @@ def auc_score_interval(auc: float, positives: float, negatives: float,
     theta (1 - theta) / (m n) * ((2N - 1) - (3N - 3) / ((2 - theta) (1 + theta)))."""
     if positives <= 0 or negatives <= 0 or not np.isfinite(auc):
         return float("nan"), float("nan")
-    z = NormalDist().inv_cdf(0.5 + level / 2)
+    z = z_value(level)
     half = (positives + negatives) / 2
 
     def gap(theta: float) -> float:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import numpy as np
 import pytest
 
 from model.metrics import (
+    auc_score_interval,
     brier,
+    effective_counts,
     evaluate,
     expected_calibration_error,
     percentile_interval,
+    proportion_score_interval,
     recentred_interval,
 )
 
@@ -76,10 +81,6 @@ def test_three_positives_ranked_perfectly_do_not_settle_the_auc() -> None:
 
 
 def test_the_auc_score_interval_solves_its_equation_and_narrows_with_outcomes() -> None:
-    from statistics import NormalDist
-
-    from model.metrics import auc_score_interval
-
     z = NormalDist().inv_cdf(0.95)
     for auc, m, n in [(0.8, 50, 450), (0.62, 7, 30), (0.95, 12, 200)]:
         low, high = auc_score_interval(auc, m, n, 0.9)
@@ -98,10 +99,6 @@ def test_the_auc_score_interval_solves_its_equation_and_narrows_with_outcomes() 
 def test_with_as_many_positives_as_negatives_the_variance_is_hanley_and_mcneils() -> None:
     """Newcombe's method replaces both counts by their mean, so with m = n the variance at
     the bound is Hanley and McNeil's own (Q1 = t / (2 - t), Q2 = 2 t^2 / (1 + t))."""
-    from statistics import NormalDist
-
-    from model.metrics import auc_score_interval
-
     z = NormalDist().inv_cdf(0.95)
     for auc, count in [(0.7, 10), (0.9, 40), (0.55, 4)]:
         for t in auc_score_interval(auc, count, count, 0.9):
@@ -116,8 +113,6 @@ def test_with_as_many_positives_as_negatives_the_variance_is_hanley_and_mcneils(
 @pytest.mark.parametrize("value", [0.0, 0.01, 0.5, 0.93, 1.0])
 def test_score_intervals_hold_their_value_within_zero_and_one(
         value: float, positives: float, negatives: float) -> None:
-    from model.metrics import auc_score_interval, proportion_score_interval
-
     for low, high in (auc_score_interval(value, positives, negatives, 0.9),
                       proportion_score_interval(value, positives, 0.9)):
         assert 0.0 <= low <= value <= high <= 1.0
@@ -127,8 +122,6 @@ def test_score_intervals_hold_their_value_within_zero_and_one(
 def test_the_auc_interval_holds_the_truth_as_often_as_it_says() -> None:
     """Binormal samples with a known AUC, 6 positives and 50 negatives: the 90% interval
     holds the true AUC in 85-97% of samples (bench/auc_interval.py measures more sizes)."""
-    from statistics import NormalDist
-
     rng, truth, held = np.random.default_rng(1), NormalDist().cdf(2.0 / np.sqrt(2)), 0
     for _ in range(300):
         y = np.r_[np.ones(6), np.zeros(50)]
@@ -139,8 +132,6 @@ def test_the_auc_interval_holds_the_truth_as_often_as_it_says() -> None:
 
 
 def test_weighted_rows_count_by_their_effective_number() -> None:
-    from model.metrics import auc_score_interval, effective_counts
-
     y = np.r_[np.ones(4), np.zeros(40)]
     w = np.r_[[5.0, 1.0, 1.0, 1.0], np.ones(40)]
     positives, negatives = effective_counts(y, w)
@@ -154,8 +145,6 @@ def test_weighted_rows_count_by_their_effective_number() -> None:
 
 
 def test_the_pr_auc_gets_wilsons_interval_over_the_positives() -> None:
-    from model.metrics import proportion_score_interval
-
     y = np.r_[np.ones(3), np.zeros(25)]
     p = np.r_[np.linspace(0.6, 0.9, 3), np.linspace(0.01, 0.3, 25)]
     pr = evaluate(y, p, bootstrap=100, seed=0)["pr_auc"]

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from model.config import Config
-from model.drift import drift_report, psi, wilson
+from model.drift import drift_report, psi
+from model.metrics import proportion_score_interval
 from model.policy import choose, propensities
 from pipelines.documents import Decision
 from pipelines.settings import Workspace
@@ -72,5 +73,5 @@ def test_drift_report_flags_a_constructed_shift(history: pd.DataFrame, config: C
 
 
 def test_wilson_interval_contains_the_rate() -> None:
-    low, high = wilson(3, 28)
+    low, high = proportion_score_interval(3 / 28, 28, 0.9)
     assert low < 3 / 28 < high and low >= 0 and high <= 1
