@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from model.config import Column
-from model.pairs import cell_values, pair_column, pair_name, product_column
+from model.pairs import cell_positions, cell_values, pair_column, pair_name, product_column
 
 OTHER = "__other__"
 MISSING = "__missing__"
@@ -76,6 +76,14 @@ def _kind(column: Column) -> str:
 
 def _as_levels(values: pd.Series) -> pd.Series:
     return values.astype(object).where(values.notna(), MISSING)
+
+
+def _mapped(values: pd.Series, mapping: dict[Any, Any], unknown: Any, missing: Any) -> np.ndarray:
+    """`mapping.get(value, unknown)` for each value (`missing` where it is missing), looked
+    up once per distinct value rather than once per proposal."""
+    codes, uniques = pd.factorize(values)
+    table = np.array([mapping.get(value, unknown) for value in uniques] + [missing])
+    return table[codes]  # a missing value's code is -1: the table's last entry
 
 
 def _column(proposals: pd.DataFrame, name: str) -> pd.Series:
@@ -169,7 +177,7 @@ class FeatureEncoder:
     def _raw_numbers(kind: str, column: Column, values: pd.Series) -> np.ndarray:
         if kind == "ordinal":
             position = {v: float(i) for i, v in enumerate(column.values)}
-            return np.array([position.get(v, np.nan) for v in values], dtype=float)
+            return _mapped(values, position, np.nan, np.nan).astype(float)
         return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
     def _encode_values(self, column: Column, kind: str, values: pd.Series) -> np.ndarray:
@@ -215,13 +223,21 @@ class FeatureEncoder:
     def transform(self, proposals: pd.DataFrame) -> np.ndarray:
         """Encode proposals as a float matrix with one column per `columns_` entry."""
         main = [spec for spec in self.specs_ if spec.kind not in DERIVED_KINDS]
-        blocks = [self._transform_one(spec, col, _column(proposals, spec.name))
-                  for spec, col in zip(main, self.features, strict=True)]
-        blocks += [self._transform_pair(spec, proposals) for spec in self.specs_
-                   if spec.kind == "pair"]
-        blocks += [self._product(spec.pair, proposals)[:, None] for spec in self.specs_
-                   if spec.kind == "product"]
-        return np.hstack(blocks) if blocks else np.empty((len(proposals), 0))
+        out = np.zeros((len(proposals), len(self.columns_)))
+        start = 0
+        for spec, column in zip(main, self.features, strict=True):
+            block = self._transform_one(spec, column, _column(proposals, spec.name))
+            out[:, start:start + block.shape[1]] = block
+            start += block.shape[1]
+        for spec in self.specs_[len(main):]:  # pairs, then products: `columns_` order
+            if spec.kind == "pair":  # one-hot cells, set in place: most of the matrix
+                cols = cell_positions(proposals, spec.pair, spec.levels)
+                rows = np.flatnonzero(cols >= 0)
+                out[rows, start + cols[rows]] = 1.0
+            else:
+                out[:, start] = self._product(spec.pair, proposals)
+            start += len(spec.columns)
+        return out
 
     def directions(self, proposals: pd.DataFrame) -> dict[str, np.ndarray]:
         """The values that say whether "higher raises" a feature: each number's and boolean's
@@ -234,22 +250,12 @@ class FeatureEncoder:
                     if spec.kind == "product"})
         return out
 
-    @staticmethod
-    def _transform_pair(spec: FeatureSpec, proposals: pd.DataFrame) -> np.ndarray:
-        cells = cell_values(proposals, spec.pair)
-        cols = pd.Index(spec.levels, dtype=object).get_indexer(cells.fillna(MISSING))
-        out = np.zeros((len(proposals), len(spec.levels)))
-        rows = np.flatnonzero(cols >= 0)
-        out[rows, cols[rows]] = 1.0
-        return out
-
     def _transform_one(self, spec: FeatureSpec, column: Column, values: pd.Series) -> np.ndarray:
         n = len(values)
         if spec.kind == "category":
-            levels = _as_levels(values).to_numpy()
             out = np.zeros((n, len(spec.levels) + 1))
             index = {lvl: j for j, lvl in enumerate(spec.levels)}
-            cols = np.array([index.get(lvl, len(spec.levels)) for lvl in levels], dtype=np.int64)
+            cols = _mapped(values, index, len(spec.levels), index.get(MISSING, len(spec.levels)))
             out[np.arange(n), cols] = 1.0
             return out
         encoded = self._encode_values(column, spec.kind, values)
@@ -289,6 +295,15 @@ class FeatureEncoder:
             outside = ~missing & ((number < spec.low) | (number > spec.high))
             kinds[outside] = "outside_training_range"
         return kinds
+
+    def main_only(self) -> FeatureEncoder:
+        """This fitted encoder without pairs or products: the columns a model that does not
+        learn them (the plain logistic regression, the boosted trees) is scored on."""
+        encoder = FeatureEncoder(self.features, rare_level_min_count=self.rare_level_min_count,
+                                 cell_min_count=self.cell_min_count)
+        encoder.specs_ = tuple(s for s in self.specs_ if s.kind not in DERIVED_KINDS)
+        encoder._index()
+        return encoder
 
     def to_dict(self) -> dict[str, Any]:
         """The fitted state as plain JSON-ready data."""

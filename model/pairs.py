@@ -14,14 +14,17 @@ commits 2 FTE").
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
+import numpy as np
 import pandas as pd
 
 from model.config import Column
 
 SEPARATOR = " × "
+T = TypeVar("T")
 
 
 def pair_name(pair: Sequence[str]) -> str:
@@ -34,14 +37,46 @@ def cell_key(first: object, second: object) -> str:
     return f"{first}{SEPARATOR}{second}"
 
 
+def _factorized(proposals: pd.DataFrame, name: str) -> tuple[np.ndarray, list[str]]:
+    """A column's values as codes into its distinct values, each as `str` writes it (-1
+    where missing, or everywhere when the column is left out of the file)."""
+    if name not in proposals:
+        return np.full(len(proposals), -1, dtype=np.intp), []
+    values = proposals[name]
+    codes, uniques = pd.factorize(values.astype(str))  # 1 and True are two values here
+    codes = np.where(values.isna().to_numpy(), -1, codes).astype(np.intp)
+    return codes, [str(value) for value in uniques]
+
+
+def _cells_of(proposals: pd.DataFrame, pair: Sequence[str],
+              cell: Callable[[str], T], missing: T) -> np.ndarray:
+    """`cell(cell_key(a, b))` for each proposal's values a and b, `missing` where either is
+    missing; the key is built once per distinct pair of values, not once per proposal."""
+    (first, firsts), (second, seconds) = (_factorized(proposals, name) for name in pair)
+    table = np.empty((len(firsts), len(seconds)), dtype=object)
+    for i, a in enumerate(firsts):
+        for j, b in enumerate(seconds):
+            table[i, j] = cell(cell_key(a, b))
+    out = np.empty(len(proposals), dtype=object)
+    out[:] = [missing]
+    given = (first >= 0) & (second >= 0)
+    out[given] = table[first[given], second[given]]
+    return out
+
+
 def cell_values(proposals: pd.DataFrame, pair: Sequence[str]) -> pd.Series:
     """Each proposal's cell of the pair, as `cell_key` writes it (missing where either value
     is missing), indexed like the proposals."""
-    parts = [proposals[name] if name in proposals
-             else pd.Series(None, index=proposals.index, dtype=object) for name in pair]
-    missing = parts[0].isna().to_numpy() | parts[1].isna().to_numpy()
-    keys = parts[0].astype(str).str.cat(parts[1].astype(str), sep=SEPARATOR)
-    return keys.astype(object).where(~missing, None)
+    keys = _cells_of(proposals, pair, lambda key: key, None)
+    return pd.Series(keys, index=proposals.index, dtype=object)
+
+
+def cell_positions(proposals: pd.DataFrame, pair: Sequence[str],
+                   cells: Sequence[str]) -> np.ndarray:
+    """Each proposal's position in `cells` (keys as `cell_key` writes them): -1 where either
+    value is missing or the cell is not among them."""
+    index = {key: j for j, key in enumerate(cells)}
+    return _cells_of(proposals, pair, lambda key: index.get(key, -1), -1).astype(np.intp)
 
 
 def cell_label(cell: str) -> str:

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from model.config import Config
-from model.features import OTHER, FeatureEncoder
+from model.features import MISSING, OTHER, FeatureEncoder
+from model.pairs import cell_key, cell_positions, cell_values
 
 
 def _frame(config: Config, rows: list[dict]) -> pd.DataFrame:
@@ -78,3 +79,38 @@ def test_round_trip_through_plain_data_keeps_the_encoding(config: Config) -> Non
     copy = FeatureEncoder.from_dict(encoder.to_dict(), config.features)
     assert copy.columns_ == encoder.columns_
     np.testing.assert_array_equal(copy.transform(frame), encoder.transform(frame))
+
+
+def test_cells_are_looked_up_as_each_proposal_s_own_key() -> None:
+    """Pair cells are keyed once per distinct pair of values; each proposal must still get
+    exactly the key (and position) its own two values write, whatever their types."""
+    frame = pd.DataFrame({
+        "a": pd.array(["x", "y", None, "x", "z", "y"], dtype="string"),
+        "b": pd.Series([1, 2.5, "u", None, True, 2.5], dtype=object),
+    })
+    expected = [None if pd.isna(a) or pd.isna(b) else cell_key(str(a), str(b))
+                for a, b in zip(frame["a"], frame["b"], strict=True)]
+    assert cell_values(frame, ("a", "b")).tolist() == expected
+    assert expected == ["x × 1", "y × 2.5", None, None, "z × True", "y × 2.5"]
+    cells = ("y × 2.5", "z × True", "x × 9")
+    assert cell_positions(frame, ("a", "b"), cells).tolist() == [-1, 0, -1, -1, 1, 0]
+    assert cell_positions(frame, ("a", "absent"), cells).tolist() == [-1] * 6
+    assert cell_values(frame, ("absent", "b")).isna().all()
+
+
+def test_missing_and_unknown_values_keep_their_columns(config: Config) -> None:
+    """A category met missing often enough keeps a column of its own for missing values;
+    an ordinal value outside the configured order is encoded like a missing one."""
+    rows = [_row(partner_sector=None)] * 5 + [_row()] * 5
+    encoder = FeatureEncoder(config.features, rare_level_min_count=5).fit(_frame(config, rows))
+    spec = next(s for s in encoder.specs_ if s.name == "partner_sector")
+    assert MISSING in spec.levels
+    new = _frame(config, [_row(partner_sector=None, sector_proximity="same"),
+                          _row(partner_sector="legal"), _row(),
+                          _row(sector_proximity="elsewhere"), _row(sector_proximity=None)])
+    X = encoder.transform(new)
+    sector = [encoder.columns_.index(f"partner_sector={level}")
+              for level in (MISSING, OTHER, "hr_tech")]
+    assert X[:, sector].tolist()[:3] == [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    proximity = encoder.columns_.index("sector_proximity")
+    assert X[3, proximity] == X[4, proximity] != X[0, proximity]
