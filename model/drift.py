@@ -72,11 +72,11 @@ def feature_drift(column: Column, history: pd.Series, newest: pd.Series) -> dict
 
 def drift_report(proposals: pd.DataFrame, periods: pd.Series, label: str,
                  features: tuple[Column, ...]) -> dict[str, Any]:
-    """Compare the newest period with all earlier ones."""
+    """Compare the newest period with all earlier ones (nothing to compare without any)."""
     newest_period = str(periods.max())
     newest = (periods == newest_period).to_numpy()
     rows = [feature_drift(c, proposals.loc[~newest, c.name], proposals.loc[newest, c.name])
-            for c in features if c.name in proposals]
+            for c in features if c.name in proposals and (~newest).any()]
     y = proposals[label].to_numpy(float)
     low, high = proportion_score_interval(float(y[newest].mean()), int(newest.sum()), 0.9)
     history_rate = float(y[~newest].mean()) if (~newest).any() else float("nan")

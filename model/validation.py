@@ -213,6 +213,27 @@ def _match_columns(raw: pd.DataFrame, config: Config, problems: list[Problem]) -
     return found
 
 
+def _misspelt_columns(raw: pd.DataFrame, config: Config,
+                      positions: dict[str, int]) -> dict[str, str]:
+    """Contract columns absent from `raw` -> the header of `raw` that looks like each,
+    misspelt (`partner_comitted_fte`). Other unknown columns are a file's own business
+    (notes, owners) and are kept untouched; a near-miss of a contract column would
+    otherwise be read as a column left out, and its values as missing."""
+    from difflib import get_close_matches
+
+    absent = [c.name for c in config.columns if c.name not in positions]
+    used = set(positions.values())
+    out: dict[str, str] = {}
+    for position, label in enumerate(raw.columns):
+        name = str(label).strip().lower()
+        if position in used or name in config.by_name:
+            continue
+        close = get_close_matches(name, [a for a in absent if a not in out], n=1, cutoff=0.85)
+        if close:
+            out[close[0]] = str(label)
+    return out
+
+
 def _check_unique(
     ids: Sequence[str | None], rows: Sequence[int | None], name: str, problems: list[Problem]
 ) -> None:
@@ -265,8 +286,14 @@ def validate_frame(raw: pd.DataFrame, config: Config, *, labelled: bool) -> pd.D
         if len(raw.columns) == 0:  # e.g. JSON `[]`: missing-column reports would only be noise
             raise ContractError(problems)
     positions = _match_columns(raw, config, problems)
+    misspelt = _misspelt_columns(raw, config, positions)
     for column in config.columns:
-        if column.required_for(labelled) and column.name not in positions:
+        if column.name in misspelt:
+            header = misspelt[column.name]
+            problems.append(Problem(None, column.name, header, (
+                f"this column under its own name (the column headed {header!r} looks like it, "
+                "misspelt: rename it, or remove it)")))
+        elif column.required_for(labelled) and column.name not in positions:
             where = " in labelled files" if column.required == "labelled" else ""
             problems.append(Problem(None, column.name, "", f"this column (required{where})"))
     rows = [_row_number(label) for label in raw.index]

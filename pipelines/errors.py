@@ -7,3 +7,7 @@ class TrackingUnavailable(Exception):
 
 class NotRegistered(Exception):
     """A model version or alias the user named is not in the registry (exit status 2)."""
+
+
+class OutputUnwritable(Exception):
+    """A file or workspace the user named cannot be written there (exit status 2)."""

@@ -112,9 +112,19 @@ class Workspace:
         return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.mlflow_db}"
 
     def ensure(self) -> Workspace:
-        """Create the workspace directories if missing."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.store.mkdir(exist_ok=True)
+        """Create the workspace directories if missing.
+
+        Raises:
+            OutputUnwritable: when the workspace path names a file, or cannot be created.
+        """
+        from pipelines.errors import OutputUnwritable
+
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.store.mkdir(exist_ok=True)
+        except OSError as exc:
+            why = "it is a file, not a directory" if self.root.is_file() else exc.strerror
+            raise OutputUnwritable(f"cannot use {str(self.root)!r} as a workspace: {why}") from None
         return self
 
 

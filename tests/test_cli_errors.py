@@ -44,6 +44,12 @@ def _flat(text: str) -> str:
     return " ".join(text.split())  # the console wraps long lines
 
 
+def _unfolded(err: str) -> str:
+    """Standard error without spaces and table borders, so that text a table cell folded
+    over several lines reads whole again."""
+    return re.sub(r"[\s│]", "", err)
+
+
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     """Exit status, standard output and (flattened) standard error of one in-process run."""
     with pytest.raises(SystemExit) as stop:
@@ -354,3 +360,59 @@ def test_spark_scores_the_team_registered_model(
     bounds = TrackingSettings(7, 0) if registered_name else None
     assert calls == [(expected, bounds)]
     assert f"Scored 3 proposals on Spark (local[2]) with {expected}" in err
+
+
+# --- names the user gave: outputs, the workspace, fields -----------------------------------
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["predict", str(SAMPLE / "new_proposals.csv"), "--format", "csv", "--output",
+      "{tmp}/missing/x.csv"], "cannot write '{tmp}/missing/x.csv': its directory '{tmp}/missing' "
+     "does not exist. Nothing was written."),
+    (["predict", str(SAMPLE / "new_proposals.csv"), "--format", "xlsx", "--output", "{tmp}"],
+     "cannot write '{tmp}': it is a directory: name a file. Nothing was written."),
+    (["report", "--output", "{tmp}/missing/r.html"], "cannot write '{tmp}/missing/r.html'"),
+    (["simulate", "--periods", "1", "--out", "{tmp}/missing/h.csv"],
+     "cannot write '{tmp}/missing/h.csv'"),
+], ids=["missing-directory", "a-directory", "report", "simulate"])
+def test_an_output_that_cannot_be_written_exits_2_naming_it(
+        argv: list[str], message: str, trained: Trained, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, _, err = _run(["--workspace", str(trained.workspace.root),
+                         *(a.format(tmp=tmp_path) for a in argv)], capsys)
+    assert code == 2, err
+    assert " ".join(err.split()).startswith(message.format(tmp=tmp_path)), err
+    assert ".tmp" not in err and sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_workspace_that_is_a_file_exits_2(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("mine")
+    code, _, err = _run(["--workspace", str(path), "train", "--data",
+                         str(SAMPLE / "seed_month.csv")], capsys)
+    assert code == 2 and " ".join(err.split()).startswith(
+        f"cannot use '{path}' as a workspace: it is a file, not a directory"), err
+    assert path.read_text() == "mine"
+
+
+def test_a_misspelt_field_is_refused_not_scored_as_missing(
+        trained: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(["--workspace", str(trained.workspace.root), "predict", "--set",
+                           "partnership_type=referral", "--set", "partner_comitted_fte=1"], capsys)
+    assert code == 2 and out == ""
+    flat = " ".join(err.split())
+    assert "partner_comitted_fte" in flat and "did you mean partner_committed_fte?" in flat
+    assert "Fix the --set options" in flat
+    frame = pd.read_csv(SAMPLE / "new_proposals.csv", dtype=str)
+    frame.rename(columns={"partner_committed_fte": "partner_comitted_fte"}).to_csv(
+        tmp_path / "typo.csv", index=False)
+    code, out, err = _run(["--workspace", str(trained.workspace.root), "predict",
+                           str(tmp_path / "typo.csv")], capsys)
+    assert code == 2 and out == "", err
+    assert "headed'partner_comitted_fte'lookslikeit,misspelt" in _unfolded(err)
+    frame.assign(notes="ours").to_csv(tmp_path / "extra.csv", index=False)  # kept, not refused
+    code, _, err = _run(["--workspace", str(trained.workspace.root), "predict",
+                         str(tmp_path / "extra.csv"), "--format", "json"], capsys)
+    assert code == 0, err

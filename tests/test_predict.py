@@ -242,6 +242,7 @@ def test_a_provisional_model_says_so_in_every_format(seed_trained: SeedTrained, 
         _assert_bounded(cell["impact_low"], cell["impact_probability"], cell["impact_high"])
     lines = [json.loads(line) for line in (tmp_path / "scores.jsonl").read_text().splitlines()]
     assert all(len(record["impact_interval"]) == 2 for record in lines)
+    assert [record["provisional"] for record in lines] == [True] * len(doc["proposals"])
     text = _table(root, source)
     assert f"Scores are {PROVISIONAL}" in text and "90% interval" in text
     assert text.index(PROVISIONAL) < text.index("Proposals ranked")  # above the table

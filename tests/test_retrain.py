@@ -178,3 +178,44 @@ def test_verdict_changes_cover_new_beliefs_and_learned_effects() -> None:
         "Inbound lowers impact: no clear effect → learned"]
     assert [c.text for c in verdict_changes(_training([], [learned]), older)] == [
         "Inbound lowers impact: learned → no clear effect"]
+
+
+def test_a_champion_trained_from_a_file_is_not_replaced_by_a_store_that_lacks_its_periods(
+        tmp_path: Path, split: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:
+    """`train --data` does not fill the store: a retrain learning from the store alone would
+    put a model of one period in place of one of eleven. It is refused, nothing stored."""
+    from pipelines.cli.app import main
+    from pipelines.jobs.train import load_labelled
+    from pipelines.storage import store
+
+    config, text = _fast_config(tmp_path, log_loss_tolerance=1.0)
+    config_path = tmp_path / "fast.yaml"
+    workspace = Workspace(tmp_path / "ws")
+    run_training(workspace, config, text, load_labelled([split[0]], config), str(split[0]))
+    with pytest.raises(SystemExit) as stop:
+        main(["--workspace", str(workspace.root), "--config", str(config_path), "retrain",
+              str(split[1])])
+    assert stop.value.code == 2
+    message = " ".join(capsys.readouterr().err.split())
+    assert ("the champion (version 1) learned 11 trial periods (2025-01 to 2025-11), and the "
+            "labelled store lacks 11 of them (2025-01 to 2025-11)") in message
+    assert "partnerscore ingest FILE" in message and "Nothing was stored or trained" in message
+    assert store.read_manifest(workspace)["periods"] == {}
+    assert _aliases(workspace) == {"champion": "1"}
+    ingest_file(workspace, config, split[0])  # what the message says to do
+    outcome = run_retrain(workspace, config, text, split[1])
+    assert outcome.promoted and outcome.training.periods[0] == "2025-01"
+
+
+def test_a_store_of_one_period_promotes_without_a_comparison_it_cannot_make(
+        tmp_path: Path, split: tuple[Path, Path]) -> None:
+    """With nothing stored before the newest period, no model can be retrained without it:
+    the gate says so instead of failing on an empty history."""
+    config, text = _fast_config(tmp_path, log_loss_tolerance=-1.0)
+    workspace = _first_champion(tmp_path, config, text, split[1])  # 2025-12 alone
+    outcome = run_retrain(workspace, config, text, None)
+    assert outcome.promoted and outcome.decision.reason.startswith(
+        "no comparison: before 2025-12 the store holds 0 proposals, 0 with real impact")
+    assert outcome.drift["features"] == [] and outcome.drift["warnings"] == []
+    tags = _client(workspace).get_model_version("partnerscore", "2").tags
+    assert tags["gate.passed"] == "true" and "no comparison" in tags["gate.reason"]

@@ -9,7 +9,7 @@ from pathlib import Path
 from model.config import Config
 from model.validation import ContractError, Problem
 from pipelines.settings import Workspace
-from pipelines.storage.atomic import write_atomic
+from pipelines.storage.atomic import write_output
 from pipelines.tracking import RegistrySettings
 
 OUTPUT_FORMATS = ("table", "csv", "json", "jsonl", "xlsx")
@@ -22,8 +22,8 @@ def write_simulation(out_file: Path, *, periods: int, per_period: int, seed: int
 
     history, truth = simulate_history(SimulationParams(
         periods=periods, per_period=per_period, seed=seed, drift=drift))
-    write_atomic(out_file, csv_bytes(history))
-    write_atomic(Path(f"{out_file}.truth.csv"), csv_bytes(truth))
+    write_output(out_file, csv_bytes(history))
+    write_output(Path(f"{out_file}.truth.csv"), csv_bytes(truth))
     return len(history)
 
 
@@ -124,7 +124,7 @@ def predict_command(workspace: Workspace, file: str | None, *, model: str | None
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        write_atomic(output, data)
+        write_output(output, data)
     err.print(f"Scored {len(batch.proposals)} proposals with {note}"
               + (f"; wrote {output}" if output else ""))
 

@@ -39,7 +39,8 @@ def contract_report(error: ContractError) -> None:
     err.print(table)
     if count > 200:
         err.print(f"... and {count - 200} more")
-    err.print("Nothing was written. Fix the file and run the command again.")
+    fix = "the --set options" if error.source == "--set" else "the file"
+    err.print(f"Nothing was written. Fix {fix} and run the command again.")
 
 
 def _interval(m: Interval) -> str:

@@ -16,7 +16,7 @@ import typer
 from model.config import ConfigError
 from model.errors import ExplanationMismatch, TrainingRefused
 from model.validation import ContractError
-from pipelines.errors import NotRegistered, TrackingUnavailable
+from pipelines.errors import NotRegistered, OutputUnwritable, TrackingUnavailable
 from pipelines.storage.lock import WorkspaceBusy
 
 UNEXPECTED, BAD_INPUT, UNTRUSTED, UNAVAILABLE, BUSY, FORBIDDEN, INTERRUPTED = 1, 2, 3, 69, 75, 77, 130
@@ -34,6 +34,7 @@ def _failures() -> list[Failure]:
         (ConfigError, BAD_INPUT, str),
         (TrainingRefused, BAD_INPUT, lambda e: f"training refused: {e}"),
         (NotRegistered, BAD_INPUT, str),
+        (OutputUnwritable, BAD_INPUT, lambda e: f"{e}. Nothing was written."),
         (BundleError, UNTRUSTED, lambda e: f"model refused: {e}"),
         (StoreDamaged, UNTRUSTED, lambda e: (
             f"labelled store refused: {e}.\nA stored file was changed outside partnerscore: "

@@ -159,16 +159,29 @@ def model_info(bundle: Bundle) -> dict[str, Any]:
             "interval_level": bundle.model.level if bundle.model.covariance is not None else None}
 
 
-def proposals_from_settings(pairs: list[str]) -> list[dict[str, str]]:
-    """One proposal from repeated `--set field=value` options."""
+def proposals_from_settings(pairs: list[str], config: Config) -> list[dict[str, str]]:
+    """One proposal from repeated `--set field=value` options; every field must be one of
+    the contract's (a misspelt field would otherwise be scored as missing)."""
+    from difflib import get_close_matches
+
+    from model.validation import ContractError, Problem
+
     record: dict[str, str] = {}
+    problems = []
     for pair in pairs:
         field, sep, value = pair.partition("=")
-        if not sep or not field.strip():
-            from model.validation import ContractError, Problem
-
-            raise ContractError([Problem(None, None, pair, "FIELD=VALUE")], source="--set")
-        record[field.strip().lower()] = value
+        name = field.strip().lower()
+        if not sep or not name:
+            problems.append(Problem(None, None, pair, "FIELD=VALUE"))
+        elif name not in config.by_name:
+            close = get_close_matches(name, list(config.by_name), n=1, cutoff=0.6)
+            problems.append(Problem(None, field.strip(), pair, (
+                f"a field of the contract: did you mean {close[0]}?" if close else
+                f"a field of the contract ({', '.join(c.name for c in config.columns)})")))
+        else:
+            record[name] = value
+    if problems:
+        raise ContractError(problems, source="--set")
     record.setdefault("proposal_id", "proposal-1")
     return [record]
 
@@ -195,7 +208,7 @@ def read_proposals(source: str | None, settings: list[str], config: Config,
             from model.validation import ContractError, Problem
 
             raise ContractError([Problem(None, None, source, "either FILE or --set, not both")])
-        raw = pd.DataFrame(proposals_from_settings(settings), dtype=object)
+        raw = pd.DataFrame(proposals_from_settings(settings, config), dtype=object)
         raw.index = pd.RangeIndex(1, 2, name="row")
         return validate_frame(raw, config, labelled=False)
     return load_proposals(source or "-", config, labelled=False, sheet=sheet)

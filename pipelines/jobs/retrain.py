@@ -149,6 +149,68 @@ def compare_on_newest(champion: Bundle, challenger: TrainingRecord, proposals: p
             _gate_metrics(y, p_challenger, w, config, seed), how, same)
 
 
+def too_few_before_newest(champion: Bundle, challenger: TrainingRecord, proposals: pd.DataFrame,
+                          config: Config) -> str:
+    """Why the newest period cannot decide (else ""): the periods before it hold too few
+    outcomes of one kind to retrain a procedure without it (a store of one period, or an
+    earlier month without a single partnership of real impact). The challenger has then
+    learned every period the champion did (`refuse_if_store_lacks`), and the newest too."""
+    period_column, label = config.role("period"), config.role("label")
+    periods = proposals[period_column].astype(str)
+    newest = str(periods.max())
+    y = proposals.loc[(periods != newest).to_numpy(), label].to_numpy(float)
+    positives = int(y.sum())
+    needed = fewest_outcomes(_spec(challenger), config)
+    if newest in champion.training.periods:  # the champion is retrained without it too
+        needed = max(needed, fewest_outcomes(_spec(champion.training), config))
+    if min(positives, len(y) - positives) >= needed:
+        return ""
+    return (f"no comparison: before {newest} the store holds {len(y)} proposals, {positives} "
+            f"with real impact, too few of one kind to retrain a model without {newest} and "
+            f"score it there unseen; the challenger learned every period the champion "
+            f"learned, and {newest}")
+
+
+def stored_periods(workspace: Workspace, frame: pd.DataFrame | None, config: Config) -> set[str]:
+    """The periods the store holds, with those of `frame` once it is ingested."""
+    from pipelines.storage import store
+
+    periods = set(store.read_manifest(workspace).get("periods", {}))
+    if frame is not None:
+        periods |= set(frame[config.role("period")].astype(str))
+    return periods
+
+
+def refuse_if_store_lacks(champion: TrainingRecord, version: str, stored: set[str]) -> None:
+    """Refuse a retraining that would learn from fewer periods than the champion did.
+
+    A challenger learns from the store alone. A champion trained from a file
+    (`train --data`) learned periods the store may not hold: its challenger would then
+    learn a fraction of them, and could replace it with a model of far fewer outcomes.
+
+    Raises:
+        TrainingRefused: naming the periods the store lacks and how to store them.
+    """
+    from model.errors import TrainingRefused
+
+    missing = [p for p in champion.periods if p not in stored]
+    if not missing:
+        return
+    learned = champion.periods
+    if len(learned) == 1:
+        what = f"trial period {learned[0]}, which the labelled store lacks"
+    else:
+        span = missing[0] if len(missing) == 1 else f"{missing[0]} to {missing[-1]}"
+        what = (f"{len(learned)} trial periods ({learned[0]} to {learned[-1]}), and the "
+                f"labelled store lacks {len(missing)} of them ({span})")
+    raise TrainingRefused(
+        f"the champion (version {version}) learned {what}: a challenger learns from the store "
+        "alone, so it would learn from fewer outcomes than the champion. Store "
+        f"{'it' if len(missing) == 1 else 'them'} first with partnerscore ingest FILE (the "
+        "file the champion was trained from; each of its periods is stored), then retrain. "
+        "Nothing was stored or trained")
+
+
 def _gate_metrics(y: np.ndarray, p: np.ndarray, w: np.ndarray, config: Config,
                   seed: int) -> dict[str, Any]:
     """The gate's metrics of probabilities `p` for outcomes `y`, weighted by `w`."""
@@ -262,6 +324,8 @@ def _holds(champion: Bundle, proposals: pd.DataFrame, config: Config) -> bool:
 def _gate_text(decision: GateDecision, how: str, newest_period: str, same: str,
                hindsight: Hindsight | None) -> str:
     verdict = "PASSED: promoted to @champion" if decision.passed else "FAILED: champion kept"
+    if how == "no comparison":
+        return f"Gate {verdict}: {decision.reason}."
     return " ".join(filter(None, (
         f"Gate {verdict}. Compared on {newest_period} ({how}; challenger retrained without "
         f"it). {decision.reason}.", same, hindsight.text if hindsight else "")))
@@ -292,6 +356,11 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
         # down, nothing is ingested either.
         frame = read_labelled(workspace, config, file, period=period) if file else None
         gateway = Gateway.open(workspace, config.tracking, config.model.experiment)
+        name = config.model.registered_name
+        champion_before = registry.sync_champion(gateway, workspace, name)
+        if champion_before is not None:  # before anything is stored or trained
+            refuse_if_store_lacks(load_bundle(workspace.champion).training, champion_before,
+                                  stored_periods(workspace, frame, config))
         ingested = (store.ingest(workspace, frame, config, source=str(file)).periods
                     if frame is not None else {})
         proposals = store.read_all(workspace, config)
@@ -301,9 +370,7 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
 
             raise ContractError([Problem(None, None, "", "labelled outcomes in the store: "
                                          "pass FILE or run partnerscore ingest first")])
-        start_workers(proposals, config)  # they start up while the champion is synced
-        name = config.model.registered_name
-        champion_before = registry.sync_champion(gateway, workspace, name)
+        start_workers(proposals, config)
         drift = drift_report(proposals, proposals[config.role("period")], config.role("label"),
                              config.features)
         outcome = train_and_register(gateway, config, config_text, proposals,
@@ -317,9 +384,14 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
             progress.stage("Comparing with the champion", 1)
             champion = load_bundle(workspace.champion)
             changes = verdict_changes(champion.training, outcome.training)
-            champ_metrics, chall_metrics, how, same = compare_on_newest(
-                champion, outcome.training, proposals, config, seed)
-            decision = decide(champ_metrics, chall_metrics, config.gate)
+            unscored = too_few_before_newest(champion, outcome.training, proposals, config)
+            if unscored:
+                decision = GateDecision(True, unscored)
+                how, same = "no comparison", ""
+            else:
+                champ_metrics, chall_metrics, how, same = compare_on_newest(
+                    champion, outcome.training, proposals, config, seed)
+                decision = decide(champ_metrics, chall_metrics, config.gate)
             if same:  # the comparison could not tell them apart: look back instead
                 hindsight = look_back(champion, proposals, config, seed)
             progress.advance()

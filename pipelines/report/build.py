@@ -30,7 +30,7 @@ from pipelines.report.batch import batch_body, model_name
 from pipelines.report.model_review import model_body
 from pipelines.report.page import page
 from pipelines.settings import Workspace
-from pipelines.storage.atomic import write_atomic
+from pipelines.storage.atomic import write_output
 from pipelines.storage.bundle import Bundle
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ def write_report(output: Path, bundle: Bundle, proposals: pd.DataFrame | None, *
     document = render_report(bundle, proposals, capacity=capacity, sample=sample,
                              gate_history=gate_history, now=now, weak_signals=weak_signals)
     output = Path(output)
-    write_atomic(output, document.encode("utf-8"))
+    write_output(output, document.encode("utf-8"))
     return output
 
 

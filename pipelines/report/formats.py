@@ -56,8 +56,10 @@ def to_json(batch: ScoredBatch) -> bytes:
 
 
 def to_jsonl(batch: ScoredBatch) -> bytes:
-    """One proposal object per line."""
-    lines = [json.dumps(p.to_json(), ensure_ascii=False) for p in batch.proposals]
+    """One proposal object per line, each saying whether the model is provisional (as every
+    CSV row does: a line read alone must not lose it)."""
+    lines = [json.dumps({**p.to_json(), "provisional": batch.provisional}, ensure_ascii=False)
+             for p in batch.proposals]
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 

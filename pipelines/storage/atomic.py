@@ -35,6 +35,27 @@ def write_atomic(path: Path, data: bytes) -> None:
     fsync_directory(path.parent)
 
 
+def write_output(path: Path, data: bytes) -> None:
+    """`write_atomic` for a file the user named (`--output`, `--out`).
+
+    Raises:
+        OutputUnwritable: naming the path (not the temporary file) and why, when its
+            directory is missing, it is a directory, or it may not be written.
+    """
+    from pipelines.errors import OutputUnwritable
+
+    path = Path(path)
+    try:
+        write_atomic(path, data)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        if not path.parent.is_dir():
+            why = f"its directory {str(path.parent)!r} does not exist"
+        elif path.is_dir():
+            why = "it is a directory: name a file"
+        raise OutputUnwritable(f"cannot write {str(path)!r}: {why}") from None
+
+
 def write_synced(path: Path, data: bytes) -> None:
     """Write a file nobody reads yet (a directory still being staged) and sync it."""
     with path.open("wb") as handle:
