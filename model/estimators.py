@@ -12,9 +12,8 @@ an interval.
 Pair cells (`interactions:`) are learned by the bayes model alone, under its pooled
 prior: the plain logistic regression has no such prior (one penalty for hundreds of
 cells learns none of them) and trees find combinations by themselves. Those two fit on
-the leading `main_width` columns, and their exported models encode and explain the
-configured features alone (`FeatureEncoder.main_only`): a proposal scored by them is not
-encoded into cells they never learned, nor told of pairs that cannot move its score.
+the leading `main_width` columns, and their exported models give the pair columns a
+zero weight (trees never split on them).
 """
 
 from __future__ import annotations
@@ -174,26 +173,21 @@ class MarginModel:
         return np.asarray(transform @ standard @ transform.T)
 
     def margin(self, X: np.ndarray) -> np.ndarray:
-        """Raw log-odds margins of rows encoded with every column, or with the first `width_`
-        (those an exported model of a kind other than bayes encodes)."""
+        """Raw log-odds margins."""
         if self.is_linear:
-            width = self.width_
-            return np.asarray(X[:, :width] @ self.coef_[:width] + self.intercept_, dtype=float)
+            return np.asarray(X @ self.coef_ + self.intercept_, dtype=float)
         return np.asarray(self.estimator_.decision_function(X[:, :self.width_]), dtype=float)
 
     def to_scoring_model(self, encoder: FeatureEncoder, X_train: np.ndarray, calibration: Platt,
                          interval: IntervalSettings | None = None) -> ScoringModel:
         """The exportable numpy-only model, explained against the training rows (a linear
         model against `reference_`, with the interval `interval` sets)."""
-        width = X_train.shape[1] if self.spec.kind == BAYES else self.width_
-        if width < X_train.shape[1]:  # pairs and products are the bayes model's alone
-            encoder = encoder.main_only()
         if self.is_linear:
             settings = interval or IntervalSettings()
-            return ScoringModel(encoder, LINEAR, calibration, coef=self.coef_[:width].copy(),
-                                intercept=self.intercept_, reference=self.reference_[:width].copy(),
-                                covariance=self.covariance_[:width + 1, :width + 1].copy(),
-                                level=settings.level, model_error=settings.model_error)
+            return ScoringModel(encoder, LINEAR, calibration, coef=self.coef_.copy(),
+                                intercept=self.intercept_, reference=self.reference_.copy(),
+                                covariance=self.covariance_.copy(), level=settings.level,
+                                model_error=settings.model_error)
         return ScoringModel(encoder, TREES, calibration,
                             trees=compile_hist_gradient_boosting(self.estimator_))
 

@@ -296,15 +296,6 @@ class FeatureEncoder:
             kinds[outside] = "outside_training_range"
         return kinds
 
-    def main_only(self) -> FeatureEncoder:
-        """This fitted encoder without pairs or products: the columns a model that does not
-        learn them (the plain logistic regression, the boosted trees) is scored on."""
-        encoder = FeatureEncoder(self.features, rare_level_min_count=self.rare_level_min_count,
-                                 cell_min_count=self.cell_min_count)
-        encoder.specs_ = tuple(s for s in self.specs_ if s.kind not in DERIVED_KINDS)
-        encoder._index()
-        return encoder
-
     def to_dict(self) -> dict[str, Any]:
         """The fitted state as plain JSON-ready data."""
         return {"rare_level_min_count": self.rare_level_min_count,

@@ -59,26 +59,24 @@ def shap_values(estimator: MarginModel, X: np.ndarray) -> ShapValues:
     """shap's values for the encoded rows X, from the fitted estimator (imports shap)."""
     import shap
 
-    # X is the exported model's encoding. The estimator learned its first `width_` columns:
-    # all of them for the bayes model, the configured features without pairs or products
-    # for the others (`model.estimators`), which is all their exported models encode.
-    width = estimator.width_
-    if X.shape[1] != width:
-        raise ValueError(f"{X.shape[1]} encoded columns for an estimator of {width}")
     if estimator.is_linear:
         # A (mean, covariance) background: shap subsamples a data background to 100 rows,
         # and only the mean matters for an interventional linear explanation. The mean
         # is the row the exported model explains against (the bayes prior's centre).
-        explainer: Any = shap.LinearExplainer((estimator.coef_[:width], estimator.intercept_),
-                                              (estimator.reference_[:width], None))
-        margin = X @ estimator.coef_[:width] + estimator.intercept_
+        explainer: Any = shap.LinearExplainer((estimator.coef_, estimator.intercept_),
+                                              (estimator.reference_, None))
     else:
         explainer = shap.TreeExplainer(estimator.estimator_, model_output="raw",
                                        feature_perturbation="tree_path_dependent")
-        margin = estimator.estimator_.decision_function(X)
-    values = np.asarray(explainer.shap_values(X), dtype=float).reshape(X.shape)
+    # Trees fit on the configured features only (`model.estimators`): the pair columns
+    # after them get no share, as in the exported model. Linear models carry a (zero, for
+    # the plain logistic) weight for every column.
+    width = X.shape[1] if estimator.is_linear else estimator.width_
+    values = np.zeros(X.shape)
+    values[:, :width] = np.asarray(explainer.shap_values(X[:, :width]),
+                                   dtype=float).reshape(len(X), width)
     base = float(np.ravel(explainer.expected_value)[0])
-    return ShapValues(type(explainer).__name__, base, values, np.asarray(margin, dtype=float))
+    return ShapValues(type(explainer).__name__, base, values, estimator.margin(X))
 
 
 def _worst(ours: np.ndarray, theirs: np.ndarray) -> tuple[float, tuple[int, ...]]:

@@ -211,7 +211,8 @@ def _train(data: TrainingData, config: Config, seed: int, workers: Workers,
         oof_probability=checked.oof_probability,
         data_summary={**summarise_data(data, config),
                       "cv_folds": n_folds(data.y, settings.cv_folds),
-                      "pair_cells": len(model.encoder.columns_) - model.encoder.main_width_},
+                      "pair_cells": sum(len(s.levels) for s in model.encoder.specs_
+                                        if s.kind == "pair")},  # products are no cells
         warnings=[w for w in (warning, _backtest_warning(checked.backtest)) if w], seed=seed,
         estimator=checked.estimator, beliefs=posterior.belief_checks(),
         learned=posterior.learned_effects(),

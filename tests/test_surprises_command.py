@@ -380,3 +380,15 @@ def test_arbitrary_values_in_the_section_give_a_configuration_error(key: str, va
     else:
         assert settings_.min_rows >= 1 and 0 < settings_.interval < 1
         assert all(len(pair) == 2 and pair[0] != pair[1] for pair in settings_.pairs)
+
+
+def test_training_counts_the_cells_the_weak_signal_report_tests(trained: Trained,
+                                                               config: Config) -> None:
+    """The model card's "each of the N cells" and the report's "N tested" are the same cells
+    (a product is learned as one term, not as a cell)."""
+    from pipelines.jobs.surprises import find_weak_signals
+
+    signals = find_weak_signals(trained.history, config, "history.csv")
+    assert signals.report is not None
+    assert trained.outcome.training.data["pair_cells"] == signals.report.tested > 20
+    assert config.surprises.products, "the shipped configuration learns a product too"
