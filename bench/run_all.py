@@ -12,7 +12,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 SCRIPTS = ("predict.py", "decide.py", "quality.py", "cold_start.py", "selection_bias.py", "surprises.py",
            "pairs.py", "directed_exploration.py", "train_speed.py", "shap_check.py", "fuzz.py",
-           "kill.py", "serve.py", "look_back.py", "auc_interval.py")
+           "kill.py", "serve.py", "look_back.py", "auc_interval.py", "drift.py")
 
 
 def main() -> int:
@@ -26,7 +26,8 @@ def main() -> int:
         args = ["--quick"] if quick and script in ("quality.py", "cold_start.py", "selection_bias.py",
                                                    "surprises.py", "pairs.py",
                                                    "directed_exploration.py",
-                                                   "train_speed.py", "auc_interval.py") else []
+                                                   "train_speed.py", "auc_interval.py",
+                                                   "drift.py") else []
         failed += subprocess.run([sys.executable, str(BENCH / script), *args],
                                  cwd=BENCH.parent).returncode != 0
     return failed

@@ -4,6 +4,14 @@ Per feature a distance suited to its type: the population stability index (PSI)
 for numbers, on quantile bins of the history; the Jensen-Shannon distance for
 categories and booleans. Also new categories, missing-value rates, and the impact
 rate with a Wilson interval (`model.metrics.proportion_score_interval`).
+
+A shift is called large when it passes the usual rule of thumb (PSI 0.25, distance 0.2,
+20 points of missing values) *and* what chance gives with these numbers of rows: one
+trial period of 40 proposals against a few hundred differs by a PSI above 0.25 in most
+periods with nothing changed (`bench/drift.py`). The chance level of each figure is the
+one that `CHANCE_LEVEL` of random re-splits of the same rows into history and newest
+period reach (`CHANCE_SPLITS` of them, seeded): about one feature in a hundred is
+called large by chance, and the report says how many that makes for its features.
 """
 
 from __future__ import annotations
@@ -19,7 +27,17 @@ from model.metrics import proportion_score_interval
 
 PSI_LARGE = 0.25  # the usual rule of thumb: above 0.25 the population has shifted
 JS_LARGE = 0.2
+MISSING_LARGE = 0.2  # a change in the share of missing values
+CHANCE_LEVEL = 0.01  # a feature's chance of being called large with nothing changed
+CHANCE_SPLITS = 200  # random re-splits that measure it
 EPS = 1e-4
+
+
+def psi_bins(rows: int) -> int:
+    """Quantile bins for a newest period of `rows` values: ten (deciles) from 100 values,
+    fewer below, about ten values a bin, at least two. Deciles of 40 values hold four each,
+    and their noise alone passes the rule of thumb in most periods."""
+    return int(min(10, max(2, rows // 10)))
 
 
 def psi(history: np.ndarray, newest: np.ndarray, bins: int = 10) -> float:
@@ -42,52 +60,158 @@ def jensen_shannon(history: pd.Series, newest: pd.Series) -> float:
         return float("nan")
     p = history.dropna().astype(str).value_counts().reindex(levels, fill_value=0).to_numpy(float)
     q = newest.dropna().astype(str).value_counts().reindex(levels, fill_value=0).to_numpy(float)
+    return _js_counts(p, q)
+
+
+def _js_counts(p: np.ndarray, q: np.ndarray) -> float:
+    """Jensen-Shannon distance (base 2) between two vectors of level counts."""
     p, q = p / max(p.sum(), 1), q / max(q.sum(), 1)
     m = (p + q) / 2
-
-    def kl(a: np.ndarray) -> float:
+    total = 0.0
+    for a in (p, q):
         mask = a > 0
-        return float((a[mask] * np.log2(a[mask] / m[mask])).sum())
+        total += float((a[mask] * np.log2(a[mask] / m[mask])).sum())
+    return math.sqrt(max(0.0, total / 2))
 
-    return math.sqrt(max(0.0, (kl(p) + kl(q)) / 2))
+
+def _splits(n: int, m: int, rng: np.random.Generator) -> np.ndarray:
+    """`CHANCE_SPLITS` random re-splits of n rows: each row of the (splits, n) boolean
+    matrix marks m of them as the newest period."""
+    newest = np.zeros((CHANCE_SPLITS, n), dtype=bool)
+    chosen = np.argsort(rng.random((CHANCE_SPLITS, n)), axis=1)[:, :m]
+    np.put_along_axis(newest, chosen, True, axis=1)
+    return newest
 
 
-def feature_drift(column: Column, history: pd.Series, newest: pd.Series) -> dict[str, Any]:
-    """Distance, new categories and missing rates for one feature."""
+def _psi_splits(x: np.ndarray, newest: np.ndarray, bins: int = 10) -> np.ndarray:
+    """`psi(x[~split], x[split])` for every split (row of `newest`) at once: bin edges at
+    each history's own deciles, interpolated as numpy's default quantile does."""
+    finite = np.isfinite(x)
+    x, newest = x[finite], newest[:, finite]
+    out = np.full(len(newest), np.nan)
+    history = ~newest
+    counts = history.sum(axis=1)
+    usable = (counts > 0) & (newest.sum(axis=1) > 0)
+    if not usable.any():
+        return out
+    order = np.argsort(x, kind="stable")
+    xs, seen = x[order], np.cumsum(history[:, order], axis=1)  # seen[s, i]: history rows <= i
+    position = np.linspace(0, 1, bins + 1)[1:-1][None, :] * (counts[:, None] - 1)
+    low = np.floor(position)
+    # The history's k-th smallest value (from 0) is the first sorted value with k + 1 of its
+    # rows at or below it.
+    take = [np.minimum(np.array([np.searchsorted(seen[i], r[i] + 1) for i in range(len(r))]),
+                       len(xs) - 1)
+            for r in (low, np.minimum(low + 1, counts[:, None] - 1))]
+    edges = xs[take[0]] + (position - low) * (xs[take[1]] - xs[take[0]])  # (splits, bins - 1)
+    which = np.array([np.searchsorted(row, x, side="right") for row in edges])  # values' bins
+    flat = which + bins * np.arange(len(newest))[:, None]
+    e, a = (np.bincount(flat[mask], minlength=bins * len(newest)).reshape(len(newest), bins)
+            for mask in (history, newest))
+    e = np.clip(e / np.maximum(e.sum(axis=1, keepdims=True), 1), EPS, None)
+    a = np.clip(a / np.maximum(a.sum(axis=1, keepdims=True), 1), EPS, None)
+    out[usable] = ((a - e) * np.log(a / e)).sum(axis=1)[usable]
+    return out
+
+
+def _js_splits(values: pd.Series, newest: np.ndarray) -> np.ndarray:
+    """`jensen_shannon(values[~split], values[split])` for every split at once."""
+    codes, levels = pd.factorize(values.astype(str).where(values.notna()))
+    if not len(levels):
+        return np.full(len(newest), np.nan)
+    onehot = np.zeros((len(codes), len(levels)))
+    given = codes >= 0
+    onehot[np.flatnonzero(given), codes[given]] = 1.0
+    q = newest.astype(float) @ onehot
+    p = onehot.sum(axis=0)[None, :] - q
+    p, q = p / np.maximum(p.sum(axis=1, keepdims=True), 1), q / np.maximum(q.sum(axis=1, keepdims=True), 1)
+    m = (p + q) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl = [np.where(d > 0, d * np.log2(d / np.where(m > 0, m, 1)), 0.0).sum(axis=1)
+              for d in (p, q)]
+    return np.sqrt(np.maximum(0.0, (kl[0] + kl[1]) / 2))
+
+
+def _by_chance(column: Column, values: pd.Series, newest: np.ndarray,
+               bins: int) -> tuple[float, float]:
+    """The distance and the change in missing share that `CHANCE_LEVEL` of the random
+    re-splits `newest` (one per row) of these rows reach."""
+    missing = values.isna().to_numpy().astype(float)
+    picked = newest.sum(axis=1)
+    with np.errstate(invalid="ignore"):
+        gaps = np.abs(newest @ missing / picked - (~newest) @ missing / (len(missing) - picked))
+    distances = (_psi_splits(values.to_numpy(float, na_value=np.nan), newest, bins)
+                 if column.is_numeric else _js_splits(values, newest))
+    quantile = 1 - CHANCE_LEVEL
+    finite = distances[np.isfinite(distances)]
+    return (float(np.quantile(finite, quantile)) if finite.size else float("nan"),
+            float(np.quantile(np.nan_to_num(gaps), quantile)))
+
+
+def feature_drift(column: Column, history: pd.Series, newest: pd.Series,
+                  splits: np.ndarray | None = None) -> dict[str, Any]:
+    """Distance, new categories and missing rates for one feature; given random re-splits of
+    its rows (history first, then newest; `_splits`), also what chance reaches with them
+    (`chance`, `chance_missing`), which a large shift must pass too."""
     row: dict[str, Any] = {"feature": column.name, "label": column.label,
                            "missing_history": float(history.isna().mean()),
                            "missing_newest": float(newest.isna().mean())}
     if column.is_numeric:
-        row.update(metric="psi", distance=psi(history.to_numpy(float), newest.to_numpy(float)))
-        row["large"] = bool(row["distance"] > PSI_LARGE)
+        bins = psi_bins(int(newest.notna().sum()))
+        row.update(metric="psi", bins=bins,
+                   distance=psi(history.to_numpy(float), newest.to_numpy(float), bins))
+        rule = PSI_LARGE
     else:
         row.update(metric="jensen_shannon", distance=jensen_shannon(history, newest))
-        row["large"] = bool(row["distance"] > JS_LARGE)
+        rule = JS_LARGE
         if column.is_categorical:
             seen = set(history.dropna().astype(str))
             row["new_categories"] = sorted(set(newest.dropna().astype(str)) - seen)
-    row["large"] = row["large"] or abs(row["missing_newest"] - row["missing_history"]) > 0.2
+    chance, chance_missing = 0.0, 0.0
+    if splits is not None:
+        both = pd.concat([history, newest], ignore_index=True)
+        chance, chance_missing = _by_chance(column, both, splits, row.get("bins", 10))
+        row.update(chance=chance, chance_missing=chance_missing)
+    gap = abs(row["missing_newest"] - row["missing_history"])
+    row["large"] = bool((row["distance"] > max(rule, chance))
+                        or gap > max(MISSING_LARGE, chance_missing))
     return row
 
 
+def _warning(row: dict[str, Any]) -> str:
+    """'Expected reach: large shift (psi 0.41; 1% of random splits of these rows reach 0.30)'."""
+    parts = [f"{row['metric']} {row['distance']:.2f}"]
+    if "chance" in row:
+        parts[0] += (f"; {CHANCE_LEVEL:.0%} of random splits of these rows reach "
+                     f"{row['chance']:.2f}")
+    gap = row["missing_newest"] - row["missing_history"]
+    if abs(gap) > max(MISSING_LARGE, row.get("chance_missing", 0.0)):
+        parts.append(f"missing in {row['missing_newest']:.0%} of the newest period against "
+                     f"{row['missing_history']:.0%} before")
+    if row.get("new_categories"):
+        parts.append(f"new: {', '.join(row['new_categories'])}")
+    return f"{row['label']}: large shift ({'; '.join(parts)})"
+
+
 def drift_report(proposals: pd.DataFrame, periods: pd.Series, label: str,
-                 features: tuple[Column, ...]) -> dict[str, Any]:
-    """Compare the newest period with all earlier ones (nothing to compare without any)."""
+                 features: tuple[Column, ...], seed: int = 0) -> dict[str, Any]:
+    """Compare the newest period with all earlier ones (nothing to compare without any);
+    `seed` seeds the random re-splits that measure chance."""
     newest_period = str(periods.max())
     newest = (periods == newest_period).to_numpy()
-    rows = [feature_drift(c, proposals.loc[~newest, c.name], proposals.loc[newest, c.name])
-            for c in features if c.name in proposals and (~newest).any()]
+    splits = _splits(len(newest), int(newest.sum()), np.random.default_rng(seed))
+    rows = [feature_drift(c, proposals.loc[~newest, c.name], proposals.loc[newest, c.name],
+                          splits) for c in features if c.name in proposals and (~newest).any()]
     y = proposals[label].to_numpy(float)
     low, high = proportion_score_interval(float(y[newest].mean()), int(newest.sum()), 0.9)
     history_rate = float(y[~newest].mean()) if (~newest).any() else float("nan")
     impact = {"newest_rate": float(y[newest].mean()), "newest_low": low, "newest_high": high,
               "history_rate": history_rate,
               "shifted": bool(np.isfinite(history_rate) and not low <= history_rate <= high)}
-    warnings = [f"{r['label']}: large shift ({r['metric']} {r['distance']:.2f}"
-                + (f"; new: {', '.join(r['new_categories'])}" if r.get("new_categories") else "")
-                + ")" for r in rows if r["large"]]
+    warnings = [_warning(r) for r in rows if r["large"]]
     if impact["shifted"]:
         warnings.append(f"impact rate {impact['newest_rate']:.1%} in {newest_period} is outside "
                         f"its 90% interval around the history's {history_rate:.1%}")
     return {"newest_period": newest_period, "features": rows, "impact": impact,
-            "warnings": warnings}
+            "warnings": warnings, "chance_level": CHANCE_LEVEL,
+            "expected_by_chance": CHANCE_LEVEL * len(rows)}

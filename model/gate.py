@@ -33,6 +33,15 @@ def decide(champion: dict[str, dict[str, float]], challenger: dict[str, dict[str
     if settings.require_auc_overlap and auc_c and auc_h and auc_c["high"] < auc_h["low"]:
         reasons.append(f"ROC AUC interval [{auc_c['low']:.3f}, {auc_c['high']:.3f}] sits below "
                        f"the champion's [{auc_h['low']:.3f}, {auc_h['high']:.3f}]")
+    if auc_h and auc_h["high"] < 0.5:
+        # Not a comparison: the newest period's outcomes run against what every earlier
+        # period taught, beyond chance. Recorded the wrong way round, or real impact
+        # defined anew: either way a person should look before a model learns it.
+        reasons.append(f"the champion ranks the newest period worse than chance (ROC AUC "
+                       f"{auc_h['value']:.3f}, interval [{auc_h['low']:.3f}, "
+                       f"{auc_h['high']:.3f}]): check that its real impact is recorded the "
+                       "right way round (fix it with ingest --replace), and promote by hand "
+                       "if it is")
     if reasons:
         return GateDecision(False, "; ".join(reasons), champion, challenger)
     return GateDecision(True, f"log loss {challenger['log_loss']['value']:.4f} vs champion "

@@ -1,4 +1,4 @@
-"""The promotion gate's two rules, on metrics as `evaluate` gives them."""
+"""The promotion gate's rules, on metrics as `evaluate` gives them."""
 
 from __future__ import annotations
 
@@ -46,3 +46,21 @@ def test_a_small_period_ranked_perfectly_by_the_champion_needs_a_real_gap_to_ref
     assert bootstrap["challenger"][1] < 1.0  # the bootstrap would have refused it
     lenient = GateSettings(log_loss_tolerance=10.0)
     assert decide(champion, challenger, lenient).passed
+
+
+def test_a_newest_period_ranked_worse_than_chance_is_not_learned_without_a_look() -> None:
+    """Outcomes recorded the wrong way round: the champion ranks the newest period far worse
+    than chance, and the challenger, retrained without it, too. Their comparison would pass
+    (both equally wrong); the gate keeps the champion and says what to check."""
+    y = np.r_[np.ones(6), np.zeros(34)]
+    right = np.r_[np.linspace(0.5, 0.9, 6), np.linspace(0.0, 0.6, 34)]
+    backwards = 1.0 - y  # what the period's file says
+    champion, challenger = (evaluate(backwards, p, bootstrap=50, seed=0)
+                            for p in (right, right * 0.99))
+    assert champion["roc_auc"]["high"] < 0.5
+    decision = decide(champion, challenger, GateSettings(log_loss_tolerance=0.02))
+    assert not decision.passed
+    assert "ranks the newest period worse than chance" in decision.reason
+    assert "recorded the right way round" in decision.reason
+    fair = evaluate(y, right, bootstrap=50, seed=0)
+    assert decide(fair, fair, GateSettings(log_loss_tolerance=0.02)).passed

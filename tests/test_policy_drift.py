@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from model.config import Config
-from model.drift import drift_report, psi
+from model.drift import _js_splits, _psi_splits, _splits, drift_report, jensen_shannon, psi, psi_bins
 from model.metrics import proportion_score_interval
 from model.policy import choose, propensities
 from pipelines.documents import Decision
@@ -75,3 +75,58 @@ def test_drift_report_flags_a_constructed_shift(history: pd.DataFrame, config: C
 def test_wilson_interval_contains_the_rate() -> None:
     low, high = proportion_score_interval(3 / 28, 28, 0.9)
     assert low < 3 / 28 < high and low >= 0 and high <= 1
+
+
+@pytest.mark.parametrize(("rows", "newest", "kind"), [
+    (480, 40, "lognormal"), (480, 40, "levels 1-5"), (200, 150, "lognormal"),
+    (60, 7, "30% missing"), (30, 1, "lognormal")])
+def test_chance_splits_compute_each_split_s_own_distance(rows: int, newest: int,
+                                                        kind: str) -> None:
+    """The re-splits that measure chance are computed all at once; each must be the very
+    distance the report gives a history and newest period split that way."""
+    rng = np.random.default_rng(rows + newest)
+    x = rng.integers(1, 6, rows).astype(float) if kind == "levels 1-5" else rng.lognormal(3, 1, rows)
+    if kind == "30% missing":
+        x[rng.random(rows) < 0.3] = np.nan
+    splits = _splits(rows, newest, np.random.default_rng(0))
+    assert (splits.sum(axis=1) == newest).all() and len({s.tobytes() for s in splits}) > 1
+    bins = psi_bins(newest)
+    np.testing.assert_allclose(_psi_splits(x, splits, bins),
+                               [psi(x[~s], x[s], bins) for s in splits], rtol=0, atol=1e-12)
+    levels = pd.Series(rng.choice(["a", "b", "c", None], rows), dtype=object)
+    np.testing.assert_allclose(_js_splits(levels, splits),
+                               [jensen_shannon(levels[~s], levels[s]) for s in splits],
+                               rtol=0, atol=1e-12)
+
+
+def test_an_unchanged_month_is_not_called_a_shift_but_a_changed_one_is(config: Config) -> None:
+    """Months of 40 simulated proposals with nothing changed: PSI on deciles passes the rule
+    of thumb in most of them, so a warning on it alone would fire every month; the report
+    calls a feature large only past chance too. A real shift in one month is still caught."""
+    from model.simulate import SimulationParams, simulate_history
+    from model.validation import validate_frame
+
+    history, _ = simulate_history(SimulationParams(periods=8, per_period=40, seed=5))
+    raw = history.astype(str).where(history.notna(), None)
+    raw.index = pd.RangeIndex(2, len(raw) + 2, name="row")
+    frame = validate_frame(raw, config, labelled=True)
+    periods = sorted(frame["trial_period"].unique())
+    by_rule, by_report = 0, 0
+    for last in periods[3:]:
+        part = frame[frame["trial_period"] <= last]
+        newest = (part["trial_period"] == last).to_numpy()
+        reach = part["expected_reach"].to_numpy(float, na_value=np.nan)
+        by_rule += psi(reach[~newest], reach[newest], 10) > 0.25
+        report = drift_report(part, part["trial_period"], "real_impact", config.features, seed=1)
+        by_report += sum(r["large"] for r in report["features"])
+        assert report["expected_by_chance"] == pytest.approx(0.01 * len(report["features"]))
+        assert report == drift_report(part, part["trial_period"], "real_impact",
+                                      config.features, seed=1)  # seeded: the same report
+    assert by_rule >= 3 and by_report <= 1
+    newest = frame["trial_period"] == periods[-1]
+    shifted = frame.copy()
+    shifted.loc[newest, "expected_reach"] = shifted.loc[newest, "expected_reach"] * 4
+    report = drift_report(shifted, shifted["trial_period"], "real_impact", config.features, seed=1)
+    row = next(r for r in report["features"] if r["feature"] == "expected_reach")
+    assert row["large"] and row["distance"] > max(0.25, row["chance"]) and row["bins"] < 10
+    assert any(w.startswith("Expected reach: large shift (psi") for w in report["warnings"])

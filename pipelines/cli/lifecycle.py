@@ -62,7 +62,13 @@ def retrain(workspace: Workspace, config: Config, config_text: str, file: Path |
     for p, status in outcome.ingested.items():
         out.print(f"ingested {p}: {status}")
     drift = outcome.drift
-    out.print(f"Drift of {drift['newest_period']} against earlier periods:")
+    if drift["features"]:
+        out.print(f"Drift of {drift['newest_period']} against earlier periods (LARGE: past the "
+                  f"rule of thumb and past what {drift['chance_level']:.0%} of random re-splits "
+                  f"of these rows reach, so about {drift['expected_by_chance']:.2g} of these "
+                  f"{len(drift['features'])} features by chance alone):")
+    else:
+        out.print(f"Drift: no period before {drift['newest_period']} to compare it with.")
     for row in drift["features"]:
         out.print(f"  {row['label']}: {row['metric']} {row['distance']:.3f}"
                   + (" [bold yellow]LARGE[/]" if row["large"] else ""))

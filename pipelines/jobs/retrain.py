@@ -372,7 +372,7 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
                                          "pass FILE or run partnerscore ingest first")])
         start_workers(proposals, config)
         drift = drift_report(proposals, proposals[config.role("period")], config.role("label"),
-                             config.features)
+                             config.features, seed=seed)
         outcome = train_and_register(gateway, config, config_text, proposals,
                                      str(workspace.store), seed=seed, progress=progress)
         changes: list[VerdictChange] | None = None
