@@ -77,7 +77,7 @@ def measure(workspace: Path, files: dict[str, Path], repeats: int) -> dict[str, 
     """Medians of the three decide calls, interleaved."""
     kept = workspace / "cache" / "weak-signals.json"
     base = [*CLI, "--workspace", str(workspace)]
-    args = ["decide", NEW, "--capacity", "5", "--explore-rate", "0.1", "--seed", "1"]
+    args = ["decide", NEW, "--capacity", "5", "--explore-rate", "0.1", "--seed", "1", "--again"]
     times: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for _ in range(repeats):
         times["uniform"].append(wall([*base, "--config", str(files["uniform"]), *args]))

@@ -257,7 +257,7 @@ def stored_workspace(trained: Trained, tmp_path_factory: pytest.TempPathFactory,
 
 def _logged(workspace: Workspace, argv: list[str], config: Path) -> list[Decision]:
     before = len(decisions.read(workspace))
-    status, text = _run(["--workspace", str(workspace.root), "decide",
+    status, text = _run(["--workspace", str(workspace.root), "decide", "--again",
                          str(SAMPLE / "new_proposals.csv"), *argv, "--config", str(config)])
     assert status == 0, text
     return sorted(decisions.read(workspace)[before:], key=lambda d: d.rank)
@@ -298,3 +298,24 @@ def test_without_a_store_exploration_is_uniform_and_logged_so(trained: Trained,
     assert all(d.cell is None for d in taken) and {d.drawn for d in taken} <= {RANK, UNIFORM, None}
     np.testing.assert_allclose([d.propensity for d in taken],
                                propensities(len(taken), 3, 0.4))
+
+
+def test_a_second_decision_on_the_same_proposals_is_refused_unless_asked_for(
+        trained: Trained, tmp_path: Path) -> None:
+    """Two draws could accept a proposal once and decline it once; its outcome would then be
+    weighted by whichever propensity came last. Nothing is logged on a refusal."""
+    root = tmp_path / "ws"
+    shutil.copytree(trained.workspace.root, root)
+    workspace = Workspace.resolve(root)
+    argv = ["--workspace", str(root), "decide", str(SAMPLE / "new_proposals.csv"),
+            "--capacity", "3", "--seed", "1"]
+    assert _run(argv)[0] == 0
+    first = decisions.read(workspace)
+    log = workspace.decisions.read_bytes()
+    status, text = _run([*argv[:-1], "2"])
+    flat = " ".join(text.split())
+    assert status == 2 and workspace.decisions.read_bytes() == log
+    assert f"{len(first)} problems" in flat and "or --again to decide anew" in flat
+    assert f"{first[0].proposal_id}" in flat and "a proposal not decided yet: it was" in flat
+    status, _ = _run([*argv[:-1], "2", "--again"])
+    assert status == 0 and len(decisions.read(workspace)) == 2 * len(first)

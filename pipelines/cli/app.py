@@ -270,6 +270,7 @@ def decide(
     explore_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help="Chance that each place goes to exploration, so every proposal can be accepted and later outcomes stay learnable: a random other proposal, or, for the configuration's decide.directed_share of exploring places, one from the cells the weak-signal report of the labelled store ranks high.")] = 0.1,
     seed: Annotated[int | None, typer.Option(help="Random seed for the exploration draw.")] = None,
     model: Annotated[str | None, typer.Option(help="Model to rank with (default: the exported champion).")] = None,
+    again: Annotated[bool, typer.Option("--again", help="Decide anew on proposals the log already holds (refused otherwise): the new decisions supersede theirs, and give the propensities their outcomes are weighted by.")] = False,
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -278,7 +279,7 @@ def decide(
 
     cfg, _ = _config(config)
     run(_workspace(workspace), cfg, file, capacity=capacity, explore_rate=explore_rate, seed=seed,
-        model=model)
+        model=model, again=again)
 
 
 @app.command()

@@ -147,12 +147,12 @@ def promote(workspace: Workspace, config: Config, version: str | None, *, rollba
 
 
 def decide(workspace: Workspace, config: Config, file: str, *, capacity: int,
-           explore_rate: float, seed: int | None, model: str | None) -> None:
+           explore_rate: float, seed: int | None, model: str | None, again: bool = False) -> None:
     """`partnerscore decide`: accept within capacity, explore, log every decision."""
     from pipelines.jobs.decide import run_decide
 
     outcome = run_decide(workspace, file, capacity=capacity, explore_rate=explore_rate, seed=seed,
-                         model=model, tracking=config.tracking, config=config)
+                         model=model, tracking=config.tracking, config=config, again=again)
     share = outcome.decisions[0].directed_share if outcome.decisions else 0.0
     table = Table(title=f"Decisions (capacity {capacity}, exploration {explore_rate:.0%}, "
                         f"{share:.0%} of it directed)", title_justify="left")

@@ -130,10 +130,16 @@ def directed_cells(workspace: Workspace, config: Config) -> DirectedCells:
 def run_decide(workspace: Workspace, source: str, *, capacity: int, explore_rate: float,
                seed: int | None = None, model: str | None = None,
                tracking: TrackingSettings | None = None,
-               config: Config | None = None) -> DecideOutcome:
+               config: Config | None = None, again: bool = False) -> DecideOutcome:
     """Score the proposals, decide, and append the decisions to the workspace's log.
 
     `config` gives the directed share and the watched pairs (None: uniform exploration).
+
+    Raises:
+        ContractError: when the log already holds a decision on one of the proposals and
+            `again` is not set (nothing is logged then): a second draw could accept a
+            proposal the first declined, and its outcome would be weighted by whichever
+            propensity came last.
     """
     from pipelines.jobs.predict import offline_note, read_proposals, resolve_model, score_batch
     from pipelines.storage import decisions
@@ -148,5 +154,26 @@ def run_decide(workspace: Workspace, source: str, *, capacity: int, explore_rate
                           cells=cells_of(proposals, directed.cells) if directed else None,
                           directed_share=share)
     with workspace_lock(workspace):
+        if not again:
+            refuse_decided(proposals, decisions.read(workspace), bundle.config)
         decisions.append(workspace, taken)
     return DecideOutcome(taken, offline_note(bundle), directed)
+
+
+def refuse_decided(proposals: pd.DataFrame, logged: list[Decision], config: Config) -> None:
+    """Raise a ContractError naming each proposal the decision log already holds."""
+    from model.validation import ContractError, Problem
+
+    latest = {d.proposal_id: d for d in logged}
+    id_name = config.role("id")
+    problems = []
+    for row, proposal_id in zip(proposals.index, proposals[id_name].astype(str), strict=True):
+        if proposal_id in latest:
+            d = latest[proposal_id]
+            problems.append(Problem(
+                int(row) if isinstance(row, (int, np.integer)) else None, id_name, proposal_id,
+                f"a proposal not decided yet: it was {'accepted' if d.accepted else 'declined'} "
+                f"on {d.decided_at} (propensity {d.propensity:.3f}); pass only new proposals, "
+                "or --again to decide anew (the new decision then supersedes it)"))
+    if problems:
+        raise ContractError(problems, source="decide")
