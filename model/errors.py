@@ -7,3 +7,14 @@ class TrainingRefused(Exception):
 
 class ExplanationMismatch(Exception):
     """The exported model's explanations differ from shap's: the model is not registered."""
+
+
+def refuse_single_outcome(positives: int, rows: int) -> None:
+    """Raise TrainingRefused unless the labelled proposals hold both outcomes."""
+    if rows == 0:
+        raise TrainingRefused("no labelled proposals to learn from")
+    if positives in (0, rows):
+        outcome = "real impact" if positives else "no real impact"
+        raise TrainingRefused(f"all {rows} labelled proposals have {outcome}: a model needs both "
+                              "outcomes to learn from; label proposals with the other outcome "
+                              "and train again")

@@ -27,7 +27,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 from model.beliefs import Prior, build_prior
 from model.calibration import Platt, fit_platt, sigmoid
 from model.config import Config
-from model.errors import TrainingRefused
+from model.errors import refuse_single_outcome
 from model.estimators import CandidateSpec, IntervalSettings, MarginModel
 from model.features import FeatureEncoder
 from model.metrics import log_loss
@@ -94,12 +94,7 @@ def prepare(proposals: pd.DataFrame, config: Config) -> TrainingData:
         TrainingRefused: when every proposal has the same outcome (or there are none).
     """
     y = proposals[config.role("label")].to_numpy(dtype=float)
-    positives, n = int(y.sum()), len(y)
-    if positives == 0 or positives == n:
-        outcome = "real impact" if positives else "no real impact"
-        raise TrainingRefused(f"all {n} labelled proposals have {outcome}: a model needs both "
-                              "outcomes to learn from; label proposals with the other outcome "
-                              "and train again")
+    refuse_single_outcome(int(y.sum()), len(y))
     return TrainingData(proposals.reset_index(drop=True), y, fit_weights(proposals, config),
                         proposals[config.role("period")].astype(str).to_numpy(),
                         scoring_weights(proposals, config))

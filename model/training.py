@@ -19,6 +19,7 @@ import pandas as pd
 
 from model.calibration import sigmoid
 from model.config import Config
+from model.errors import TrainingRefused
 from model.estimators import CandidateSpec, MarginModel, candidate_specs
 from model.explain import explain, global_importance
 from model.intervals import TREE_REPLICATES, linear_posterior, replicate_margins, with_tree_interval
@@ -29,7 +30,6 @@ from model.scorer import BAYES, TREES, ScoringModel
 from model.selection import (
     CandidateResult,
     TrainingData,
-    TrainingRefused,
     calibration_for,
     candidates_for,
     evaluate_candidates,
@@ -228,7 +228,7 @@ def _backtest_warning(rows: list[dict[str, Any]]) -> str:
     if any("skipped" not in row for row in rows):
         return ""
     return ("NO BACKTEST: no trial period has earlier periods with outcomes of both kinds to "
-            "train on; the figures above are cross-validated only.")
+            "train on; this model's figures are cross-validated only.")
 
 
 def select(data: TrainingData, config: Config, seed: int, *, workers: Workers = SERIAL,

@@ -416,3 +416,15 @@ def test_a_misspelt_field_is_refused_not_scored_as_missing(
     code, _, err = _run(["--workspace", str(trained.workspace.root), "predict",
                          str(tmp_path / "extra.csv"), "--format", "json"], capsys)
     assert code == 0, err
+
+
+@pytest.mark.parametrize("outcome", ["false", "true"])
+def test_training_refused_for_one_kind_of_outcome_creates_no_workspace(
+        outcome: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    frame = pd.read_csv(SAMPLE / "seed_month.csv", dtype=str, keep_default_na=False)
+    frame.assign(real_impact=outcome).to_csv(tmp_path / "one.csv", index=False)
+    code, _, err = _run(["--workspace", str(tmp_path / "ws"), "train", "--data",
+                         str(tmp_path / "one.csv")], capsys)
+    words = "real impact" if outcome == "true" else "no real impact"
+    assert code == 2 and err.startswith(f"training refused: all 28 labelled proposals have {words}")
+    assert not (tmp_path / "ws").exists(), "nothing was created"

@@ -255,9 +255,12 @@ def run_training(workspace: Workspace, config: Config, config_text: str,
     The worker processes start first, before scikit-learn is loaded here; the tracking
     store opens in a thread while the model trains (`pipelines.tracking.opening`).
     """
+    from model.errors import refuse_single_outcome
     from pipelines.storage.lock import workspace_lock
     from pipelines.tracking.opening import open_while_training
 
+    y = proposals[config.role("label")].to_numpy(dtype=float)
+    refuse_single_outcome(int(y.sum()), len(y))  # before the workspace is created
     with workspace_lock(workspace):
         start_for_training(proposals[config.role("label")].to_numpy(dtype=float), config.model)
         from model.training import train_model

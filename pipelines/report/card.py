@@ -152,9 +152,13 @@ def model_card(training: TrainingRecord, labels: dict[str, str],
               f"- Data digest: `{training.data_digest}`.", ""]
     lines += ["## Model", f"Chosen: `{training.chosen}` by {data['cv_folds']}-fold repeated "
               f"cross-validation on log loss, {_method(training)}.", ""]
-    lines += ["| candidate | CV log loss |", "|---|---|"]
+    lines += ["| candidate | CV log loss, mean over the repeats |", "|---|---|"]
     lines += [f"| {c['name']} | {c['cv_log_loss']:.4f} |" for c in training.candidates]
-    lines += ["", "## Cross-validated metrics", *_metrics_table(training.metrics), ""]
+    lines += ["", "## Cross-validated metrics",
+              "The chosen model's out-of-fold probabilities averaged over the repeats, then "
+              "scored: their log loss differs a little from the candidate's mean over the "
+              "repeats above (usually lower).", "",
+              *_metrics_table(training.metrics), ""]
     lines += ["## Backtest (trained on earlier periods only)", *_backtest_table(training.backtest)]
     if training.backtest_metrics:
         lines += ["", "Pooled over the backtested periods:", *_metrics_table(training.backtest_metrics)]
