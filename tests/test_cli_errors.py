@@ -428,3 +428,17 @@ def test_training_refused_for_one_kind_of_outcome_creates_no_workspace(
     words = "real impact" if outcome == "true" else "no real impact"
     assert code == 2 and err.startswith(f"training refused: all 28 labelled proposals have {words}")
     assert not (tmp_path / "ws").exists(), "nothing was created"
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`partnerscore surprises | head -1`: the reader is gone before the report is printed;
+    that is no defect (status 1), and nothing is said about it."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "--workspace", str(tmp_path / "ws"),
+         "surprises", "--data", str(SAMPLE / "history.csv")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert process.stdout is not None
+    process.stdout.close()  # before the command writes its first line
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err.decode()
+    assert err == b""

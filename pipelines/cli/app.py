@@ -3,7 +3,7 @@
 Every command that reads data or the registry takes `--config`, before or after the
 command name. Exit statuses (mapped in `pipelines.cli.exits`):
 
-- 0 success.
+- 0 success (also when the reader of standard output stops early, as `| head` does).
 - 1 unexpected failure, a defect (`PARTNERSCORE_DEBUG=1` shows the traceback); also a
   trained model whose explanations differ from shap's (nothing is registered).
 - 2 bad input: a data file, the configuration, a command-line usage error (unknown

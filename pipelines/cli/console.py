@@ -16,11 +16,21 @@ from model.wording import interval_text, percent_text, plural, provisional_advic
 from pipelines.documents import Interval, ScoredBatch, TrainingRecord
 from pipelines.report.card import no_pairs_text, pair_headers, pair_rows
 
+
 # Without a terminal (pipes, CI logs) rich would assume 80 columns, too narrow for reasons,
 # and would break a long file path in an error message across lines (one could no longer
 # copy it, nor find it with grep): there, messages are printed on one line, and error
 # tables are 150 wide unless COLUMNS says otherwise.
-out = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 150)
+class _Output(Console):
+    """Standard output: a reader that stops early (`| head`) ends the command quietly with
+    status 0 (`pipelines.cli.exits`), not with rich's status 1, read as a defect."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
+out = _Output(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 150)
 err = Console(stderr=True, highlight=False, soft_wrap=not sys.stderr.isatty(),
               width=None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 150)
 

@@ -81,6 +81,17 @@ def _permission_denied(exc: BaseException) -> bool:
             or "permission denied" in text or ("401" in text and "unauthorized" in text))
 
 
+def _reader_gone() -> None:
+    """The reader of standard output stopped early (`| head`): what it took is what it wanted,
+    and the command's own work is done (decisions are logged before they are printed). End
+    quietly, with standard output pointed where a last flush cannot fail again."""
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise SystemExit(0)
+
+
 def known_failure(exc: BaseException) -> tuple[int, str] | None:
     """The exit status and message of a failure a user can act on; None for a defect."""
     for kind, status, message in _failures():
@@ -109,6 +120,8 @@ def run(app: typer.Typer, argv: list[str] | None) -> None:
         raise SystemExit(exc.exit_code) from None
     except (typer.Abort, KeyboardInterrupt):
         _fail(INTERRUPTED, "interrupted")
+    except BrokenPipeError:
+        _reader_gone()
     except Exception as exc:
         if isinstance(exc, _usage_errors()):
             _show_usage_error(exc)
