@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -313,9 +314,9 @@ def test_a_second_decision_on_the_same_proposals_is_refused_unless_asked_for(
     first = decisions.read(workspace)
     log = workspace.decisions.read_bytes()
     status, text = _run([*argv[:-1], "2"])
-    flat = " ".join(text.split())
+    unfolded = re.sub(r"[\s│]", "", text)  # the table may fold its cells on a narrow console
     assert status == 2 and workspace.decisions.read_bytes() == log
-    assert f"{len(first)} problems" in flat and "or --again to decide anew" in flat
-    assert f"{first[0].proposal_id}" in flat and "a proposal not decided yet: it was" in flat
+    assert f"decide:{len(first)}problems" in unfolded and "or--againtodecideanew" in unfolded
+    assert first[0].proposal_id in unfolded and "aproposalnotdecidedyet:itwas" in unfolded
     status, _ = _run([*argv[:-1], "2", "--again"])
     assert status == 0 and len(decisions.read(workspace)) == 2 * len(first)
