@@ -173,19 +173,20 @@ def feature_drift(column: Column, history: pd.Series, newest: pd.Series,
         chance, chance_missing = _by_chance(column, both, splits, row.get("bins", 10))
         row.update(chance=chance, chance_missing=chance_missing)
     gap = abs(row["missing_newest"] - row["missing_history"])
-    row["large"] = bool((row["distance"] > max(rule, chance))
-                        or gap > max(MISSING_LARGE, chance_missing))
+    row["shifted"] = bool(row["distance"] > max(rule, chance))  # nan compares false
+    row["missing_shifted"] = bool(gap > max(MISSING_LARGE, chance_missing))
+    row["large"] = row["shifted"] or row["missing_shifted"]
     return row
 
 
 def _warning(row: dict[str, Any]) -> str:
     """'Expected reach: large shift (psi 0.41; 1% of random splits of these rows reach 0.30)'."""
-    parts = [f"{row['metric']} {row['distance']:.2f}"]
-    if "chance" in row:
-        parts[0] += (f"; {CHANCE_LEVEL:.0%} of random splits of these rows reach "
-                     f"{row['chance']:.2f}")
-    gap = row["missing_newest"] - row["missing_history"]
-    if abs(gap) > max(MISSING_LARGE, row.get("chance_missing", 0.0)):
+    parts = []
+    if row["shifted"]:
+        parts.append(f"{row['metric']} {row['distance']:.2f}"
+                     + (f"; {CHANCE_LEVEL:.0%} of random splits of these rows reach "
+                        f"{row['chance']:.2f}" if "chance" in row else ""))
+    if row["missing_shifted"]:
         parts.append(f"missing in {row['missing_newest']:.0%} of the newest period against "
                      f"{row['missing_history']:.0%} before")
     if row.get("new_categories"):
@@ -214,4 +215,6 @@ def drift_report(proposals: pd.DataFrame, periods: pd.Series, label: str,
                         f"its 90% interval around the history's {history_rate:.1%}")
     return {"newest_period": newest_period, "features": rows, "impact": impact,
             "warnings": warnings, "chance_level": CHANCE_LEVEL,
-            "expected_by_chance": CHANCE_LEVEL * len(rows)}
+            # one test per feature, and one more on the missing share where values are missing
+            "expected_by_chance": CHANCE_LEVEL * sum(
+                1 + (r["missing_history"] > 0 or r["missing_newest"] > 0) for r in rows)}

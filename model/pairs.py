@@ -25,6 +25,7 @@ from model.config import Column
 
 SEPARATOR = " × "
 T = TypeVar("T")
+FULL_TABLE = 4096  # pairs of distinct values keyed all at once below this many (no sort)
 
 
 def pair_name(pair: Sequence[str]) -> str:
@@ -51,16 +52,20 @@ def _factorized(proposals: pd.DataFrame, name: str) -> tuple[np.ndarray, list[st
 def _cells_of(proposals: pd.DataFrame, pair: Sequence[str],
               cell: Callable[[str], T], missing: T) -> np.ndarray:
     """`cell(cell_key(a, b))` for each proposal's values a and b, `missing` where either is
-    missing; the key is built once per distinct pair of values, not once per proposal."""
+    missing; the key is built once per distinct pair of values met, not once per proposal."""
     (first, firsts), (second, seconds) = (_factorized(proposals, name) for name in pair)
-    table = np.empty((len(firsts), len(seconds)), dtype=object)
-    for i, a in enumerate(firsts):
-        for j, b in enumerate(seconds):
-            table[i, j] = cell(cell_key(a, b))
     out = np.empty(len(proposals), dtype=object)
     out[:] = [missing]
-    given = (first >= 0) & (second >= 0)
-    out[given] = table[first[given], second[given]]
+    given = np.flatnonzero((first >= 0) & (second >= 0))
+    codes = first[given] * len(seconds) + second[given]
+    if len(firsts) * len(seconds) <= max(len(given), FULL_TABLE):
+        met, where = np.arange(len(firsts) * len(seconds)), codes  # every pair: no sort needed
+    else:  # many distinct values: only the pairs met
+        met, where = np.unique(codes, return_inverse=True)
+    table = np.empty(len(met), dtype=object)
+    table[:] = [cell(cell_key(firsts[code // len(seconds)], seconds[code % len(seconds)]))
+                for code in met.tolist()]
+    out[given] = table[np.ravel(where)]
     return out
 
 

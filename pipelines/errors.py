@@ -11,3 +11,8 @@ class NotRegistered(Exception):
 
 class OutputUnwritable(Exception):
     """A file or workspace the user named cannot be written there (exit status 2)."""
+
+
+class ReaderGone(Exception):
+    """The reader of standard output stopped early (`| head`): not an OSError, so that the
+    command-line framework does not turn it into status 1 on its own (exit status 0)."""

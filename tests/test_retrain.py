@@ -198,7 +198,7 @@ def test_a_champion_trained_from_a_file_is_not_replaced_by_a_store_that_lacks_it
     assert stop.value.code == 2
     message = " ".join(capsys.readouterr().err.split())
     assert ("the champion (version 1) learned 11 trial periods (2025-01 to 2025-11), and the "
-            "labelled store lacks 11 of them (2025-01 to 2025-11)") in message
+            "labelled store lacks 11 of them (2025-01, 2025-02, 2025-03, … 2025-11)") in message
     assert "partnerscore ingest FILE" in message and "Nothing was stored or trained" in message
     assert store.read_manifest(workspace)["periods"] == {}
     assert _aliases(workspace) == {"champion": "1"}

@@ -8,7 +8,9 @@ command name. Exit statuses (mapped in `pipelines.cli.exits`):
   trained model whose explanations differ from shap's (nothing is registered).
 - 2 bad input: a data file, the configuration, a command-line usage error (unknown
   command or option, a value of the wrong type, a missing argument), a version to
-  promote, roll back to or show that the registry lacks, or too little data to train.
+  promote, roll back to or show that the registry lacks, too little data to train, an
+  output file or workspace that cannot be written there, or proposals `decide` has
+  decided before (without `--again`).
 - 3 a model or stored data that is missing, altered or untrusted: no exported champion,
   a `--model` the registry or disk lacks, a model bundle that fails its checks, a
   labelled store changed outside partnerscore.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from model.config import Config
@@ -76,7 +75,9 @@ def train_command(workspace: Workspace, config: Config, config_text: str, files:
         document = {**outcome.training.to_json(), "registered": {
             "name": outcome.model_name, "version": outcome.version, "alias": outcome.alias,
             "run_id": outcome.run_id}}
-        print(json.dumps(document, indent=2, default=str))
+        from pipelines.cli.console import write_stdout
+
+        write_stdout(json.dumps(document, indent=2, default=str) + "\n")
     else:
         training_summary(outcome.training, outcome.version, outcome.alias, outcome.model_name,
                          config.model.comfortable_positives, config.model.interval_level)
@@ -120,9 +121,9 @@ def predict_command(workspace: Workspace, file: str | None, *, model: str | None
 
     data = RENDERERS.get(output_format, to_csv)(batch)
     if output is None:
-        sys.stdout.flush()
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+        from pipelines.cli.console import write_stdout
+
+        write_stdout(data)
     else:
         write_output(output, data)
     err.print(f"Scored {len(batch.proposals)} proposals with {note}"

@@ -14,6 +14,7 @@ from rich.table import Table
 from model.validation import ContractError
 from model.wording import interval_text, percent_text, plural, provisional_advice, reason_text
 from pipelines.documents import Interval, ScoredBatch, TrainingRecord
+from pipelines.errors import ReaderGone
 from pipelines.report.card import no_pairs_text, pair_headers, pair_rows
 
 
@@ -27,7 +28,21 @@ class _Output(Console):
 
     def on_broken_pipe(self) -> None:
         self.quiet = True
-        raise BrokenPipeError
+        raise ReaderGone
+
+
+def write_stdout(data: bytes | str) -> None:
+    """Write to standard output (text or bytes, flushed); a reader gone raises ReaderGone."""
+    try:
+        if isinstance(data, str):
+            sys.stdout.write(data)
+            sys.stdout.flush()
+        else:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+    except BrokenPipeError:
+        raise ReaderGone from None
 
 
 out = _Output(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 150)
@@ -49,6 +64,9 @@ def contract_report(error: ContractError) -> None:
     err.print(table)
     if count > 200:
         err.print(f"... and {count - 200} more")
+    if error.source == "decide":
+        err.print("Nothing was logged. Pass only new proposals, or --again to decide anew.")
+        return
     fix = "the --set options" if error.source == "--set" else "the file"
     err.print(f"Nothing was written. Fix {fix} and run the command again.")
 

@@ -16,7 +16,7 @@ import typer
 from model.config import ConfigError
 from model.errors import ExplanationMismatch, TrainingRefused
 from model.validation import ContractError
-from pipelines.errors import NotRegistered, OutputUnwritable, TrackingUnavailable
+from pipelines.errors import NotRegistered, OutputUnwritable, ReaderGone, TrackingUnavailable
 from pipelines.storage.lock import WorkspaceBusy
 
 UNEXPECTED, BAD_INPUT, UNTRUSTED, UNAVAILABLE, BUSY, FORBIDDEN, INTERRUPTED = 1, 2, 3, 69, 75, 77, 130
@@ -81,14 +81,19 @@ def _permission_denied(exc: BaseException) -> bool:
             or "permission denied" in text or ("401" in text and "unauthorized" in text))
 
 
-def _reader_gone() -> None:
-    """The reader of standard output stopped early (`| head`): what it took is what it wanted,
-    and the command's own work is done (decisions are logged before they are printed). End
-    quietly, with standard output pointed where a last flush cannot fail again."""
+def quiet_stdout() -> None:
+    """Point standard output where a last flush cannot fail again."""
     import sys
 
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
+
+
+def _reader_gone() -> None:
+    """The reader of standard output stopped early (`| head`): what it took is what it wanted,
+    and the command's own work is done (decisions are logged before they are printed). End
+    quietly with status 0 (`retrain` keeps its gate's status itself)."""
+    quiet_stdout()
     raise SystemExit(0)
 
 
@@ -120,7 +125,7 @@ def run(app: typer.Typer, argv: list[str] | None) -> None:
         raise SystemExit(exc.exit_code) from None
     except (typer.Abort, KeyboardInterrupt):
         _fail(INTERRUPTED, "interrupted")
-    except BrokenPipeError:
+    except (ReaderGone, BrokenPipeError):
         _reader_gone()
     except Exception as exc:
         if isinstance(exc, _usage_errors()):

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
 from model.config import Config
 from pipelines.cli.console import out, provisional_line
 from pipelines.documents import GateRecord
+from pipelines.errors import ReaderGone
 from pipelines.settings import Workspace
+
+if TYPE_CHECKING:
+    from pipelines.jobs.retrain import RetrainOutcome
 
 
 def ingest(workspace: Workspace, config: Config, file: Path, *, period: str | None,
@@ -54,13 +59,27 @@ def retrain(workspace: Workspace, config: Config, config_text: str, file: Path |
             period: str | None, seed: int) -> int:
     """`partnerscore retrain`; returns the exit status (4 when the gate keeps the champion)."""
     from pipelines.cli.progress import training_progress
-    from pipelines.jobs.retrain import GATE_FAILED, changes_text, run_retrain
+    from pipelines.jobs.retrain import GATE_FAILED, run_retrain
 
     with training_progress() as progress:
         outcome = run_retrain(workspace, config, config_text, file, period=period, seed=seed,
                               progress=progress)
-    for p, status in outcome.ingested.items():
-        out.print(f"ingested {p}: {status}")
+    status = 0 if outcome.promoted else GATE_FAILED
+    try:
+        _show_retrain(outcome, config)
+    except ReaderGone:  # the reader stopped early: the decision's status still stands
+        from pipelines.cli.exits import quiet_stdout
+
+        quiet_stdout()
+    return status
+
+
+def _show_retrain(outcome: RetrainOutcome, config: Config) -> None:
+    """What `partnerscore retrain` prints."""
+    from pipelines.jobs.retrain import changes_text
+
+    for p, stored in outcome.ingested.items():
+        out.print(f"ingested {p}: {stored}")
     drift = outcome.drift
     if drift["features"]:
         out.print(f"Drift of {drift['newest_period']} against earlier periods (LARGE: past the "
@@ -95,7 +114,7 @@ def retrain(workspace: Workspace, config: Config, config_text: str, file: Path |
     from pipelines.cli.surprises import print_lines, retrain_lines
 
     print_lines(retrain_lines(outcome.weak_signals))
-    return 0 if outcome.promoted else GATE_FAILED
+
 
 
 def models(workspace: Workspace, config: Config, card: str | None) -> None:

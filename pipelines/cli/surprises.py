@@ -110,6 +110,8 @@ def surprises_command(workspace: Workspace, config: Config, files: list[Path], *
             return find_weak_signals(proposals, config, source, seed=seed)
         signals = compute() if files else computed_and_kept(workspace, config, seed, compute)
     if output_format == "json":
-        print(json.dumps(signals.to_json(), indent=2, allow_nan=False))
+        from pipelines.cli.console import write_stdout
+
+        write_stdout(json.dumps(signals.to_json(), indent=2, allow_nan=False) + "\n")
     else:
         print_lines(surprises_text(signals))

@@ -28,7 +28,7 @@ import pandas as pd
 from model.config import Config
 from model.drift import drift_report
 from model.estimators import CandidateSpec
-from model.gate import GateDecision, decide
+from model.gate import GateDecision, decide, with_chance_check
 from model.metrics import evaluate, log_loss
 from model.progress import NO_PROGRESS, Progress
 from model.propensity import scoring_weights
@@ -149,21 +149,17 @@ def compare_on_newest(champion: Bundle, challenger: TrainingRecord, proposals: p
             _gate_metrics(y, p_challenger, w, config, seed), how, same)
 
 
-def too_few_before_newest(champion: Bundle, challenger: TrainingRecord, proposals: pd.DataFrame,
-                          config: Config) -> str:
-    """Why the newest period cannot decide (else ""): the periods before it hold too few
-    outcomes of one kind to retrain a procedure without it (a store of one period, or an
-    earlier month without a single partnership of real impact). The challenger has then
-    learned every period the champion did (`refuse_if_store_lacks`), and the newest too."""
+def too_few_before_newest(proposals: pd.DataFrame, config: Config) -> str:
+    """Why the newest period cannot decide (else ""): the periods before it lack one kind of
+    outcome, so no procedure can be retrained without it (a store of one period, or earlier
+    months without a single partnership of real impact). The challenger has then learned
+    every period the champion did (`refuse_if_store_lacks`), and the newest too."""
     period_column, label = config.role("period"), config.role("label")
     periods = proposals[period_column].astype(str)
     newest = str(periods.max())
     y = proposals.loc[(periods != newest).to_numpy(), label].to_numpy(float)
     positives = int(y.sum())
-    needed = fewest_outcomes(_spec(challenger), config)
-    if newest in champion.training.periods:  # the champion is retrained without it too
-        needed = max(needed, fewest_outcomes(_spec(champion.training), config))
-    if min(positives, len(y) - positives) >= needed:
+    if min(positives, len(y) - positives) >= 1:  # what any procedure can be retrained on
         return ""
     return (f"no comparison: before {newest} the store holds {len(y)} proposals, {positives} "
             f"with real impact, too few of one kind to retrain a model without {newest} and "
@@ -200,7 +196,8 @@ def refuse_if_store_lacks(champion: TrainingRecord, version: str, stored: set[st
     if len(learned) == 1:
         what = f"trial period {learned[0]}, which the labelled store lacks"
     else:
-        span = missing[0] if len(missing) == 1 else f"{missing[0]} to {missing[-1]}"
+        span = ", ".join(missing) if len(missing) <= 6 else (
+            f"{', '.join(missing[:3])}, … {missing[-1]}")
         what = (f"{len(learned)} trial periods ({learned[0]} to {learned[-1]}), and the "
                 f"labelled store lacks {len(missing)} of them ({span})")
     raise TrainingRefused(
@@ -215,7 +212,8 @@ def _gate_metrics(y: np.ndarray, p: np.ndarray, w: np.ndarray, config: Config,
                   seed: int) -> dict[str, Any]:
     """The gate's metrics of probabilities `p` for outcomes `y`, weighted by `w`."""
     m = config.model
-    return evaluate(y, p, w, k=m.precision_at_k, bootstrap=m.bootstrap_samples, seed=seed)
+    return with_chance_check(
+        evaluate(y, p, w, k=m.precision_at_k, bootstrap=m.bootstrap_samples, seed=seed), y, w)
 
 
 @dataclass(frozen=True)
@@ -384,7 +382,7 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
             progress.stage("Comparing with the champion", 1)
             champion = load_bundle(workspace.champion)
             changes = verdict_changes(champion.training, outcome.training)
-            unscored = too_few_before_newest(champion, outcome.training, proposals, config)
+            unscored = too_few_before_newest(proposals, config)
             if unscored:
                 decision = GateDecision(True, unscored)
                 how, same = "no comparison", ""

@@ -49,7 +49,9 @@ def write_output(path: Path, data: bytes) -> None:
         write_atomic(path, data)
     except OSError as exc:
         why = exc.strerror or str(exc)
-        if not path.parent.is_dir():
+        if path.parent.exists() and not path.parent.is_dir():
+            why = f"{str(path.parent)!r} is a file, not a directory"
+        elif not path.parent.is_dir():
             why = f"its directory {str(path.parent)!r} does not exist"
         elif path.is_dir():
             why = "it is a directory: name a file"
