@@ -122,3 +122,36 @@ def test_the_card_counts_outcomes_in_words(positives: int) -> None:
         "cv_folds": 3}), {})
     noun = "proposal" if positives == 1 else "proposals"
     assert f"provisional: learned from {positives} {noun} with real impact" in card
+
+
+def test_models_lists_each_version_s_auc_with_its_interval(
+        seed_trained: SeedTrained, capsys: pytest.CaptureFixture[str]) -> None:
+    """Three outcomes ranked perfectly read 1.000 with their wide interval, not as the best
+    version there is."""
+    from pipelines.cli.app import main
+
+    auc = load_bundle(seed_trained.workspace.champion).training.metrics["roc_auc"]
+    main(["--workspace", str(seed_trained.workspace.root), "models"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"{auc['value']:.3f} [{auc['low']:.3f}, {auc['high']:.3f}]" in text
+    assert auc["low"] < 0.9 and "CV AUC [interval]" in text
+
+
+def test_train_text_shows_the_comparison_that_chose_the_model(seed_trained: SeedTrained,
+                                                              trained: Trained) -> None:
+    texts = []
+    for workspace in (seed_trained.workspace, trained.workspace):
+        training = load_bundle(workspace.champion).training
+        with out.capture() as captured:
+            training_summary(training, "1", "champion", "partnerscore", 50, 0.9)
+        texts.append((training, " ".join(captured.get().split())))
+    (seed, seed_text), (settled, settled_text) = texts
+    assert len(seed.candidates) == 1
+    assert f"Model: {seed.chosen}, the only candidate trained on this data" in seed_text
+    assert len(settled.candidates) > 1
+    best = min(settled.candidates, key=lambda c: c["cv_log_loss"])
+    assert best["name"] == settled.chosen
+    assert (f"Chosen model: {settled.chosen}, the lowest cross-validated log loss of "
+            f"{len(settled.candidates)} candidates") in settled_text
+    for c in settled.candidates:
+        assert f"{c['name']} {c['cv_log_loss']:.4f}" in settled_text

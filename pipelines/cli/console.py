@@ -118,7 +118,15 @@ def training_summary(training: TrainingRecord, version: str, alias: str, name: s
     out.print(f"Data: {data['rows']} labelled proposals, {data['positives']} with real impact, "
               f"{plural(len(data['periods']), 'period')} ({data['periods'][0]} to {data['periods'][-1]}); "
               f"effective sample size {data['effective_sample_size']}")
-    out.print(f"Chosen model: {training.chosen} ({data['cv_folds']}-fold repeated CV, log loss)")
+    compared = sorted(training.candidates, key=lambda c: c["cv_log_loss"])
+    if len(compared) > 1:
+        scores = "; ".join(f"{c['name']} {c['cv_log_loss']:.4f}" for c in compared)
+        out.print(f"Chosen model: {training.chosen}, the lowest cross-validated log loss of "
+                  f"{len(compared)} candidates ({data['cv_folds']}-fold repeated CV, mean over "
+                  f"the repeats: {scores})", markup=False)
+    else:
+        out.print(f"Model: {training.chosen}, the only candidate trained on this data "
+                  f"({data['cv_folds']}-fold repeated CV)", markup=False)
     title = "Cross-validated metrics (90% interval)"
     table = Table(title=title, title_justify="left", min_width=len(title))  # title on one line
     table.add_column("metric")

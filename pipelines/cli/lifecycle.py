@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
 from rich.table import Table
 
 from model.config import Config
@@ -117,6 +118,16 @@ def _show_retrain(outcome: RetrainOutcome, config: Config) -> None:
 
 
 
+def _with_interval(metrics: dict[str, float], name: str) -> str:
+    """'0.852 [0.801, 0.897]': a logged metric with its interval (the value alone for a
+    version logged without one). A first month ranked perfectly reads 1.000 [0.752, 1.000],
+    not a bare 1.000 that would look like the best version."""
+    value = metrics.get(name, float("nan"))
+    low, high = metrics.get(f"{name}_low"), metrics.get(f"{name}_high")
+    shown = f"{value:.3f}"
+    return shown if low is None or high is None else f"{shown} [{low:.3f}, {high:.3f}]"
+
+
 def models(workspace: Workspace, config: Config, card: str | None) -> None:
     """`partnerscore models [--card VERSION]`."""
     from pipelines.tracking.gateway import Gateway
@@ -129,8 +140,9 @@ def models(workspace: Workspace, config: Config, card: str | None) -> None:
         out.print(text or f"version {card} has no model card", markup=False)
         return
     table = Table(title=f"Registered versions of {name}", title_justify="left")
-    for column in ("version", "aliases", "periods", "model", "CV AUC", "CV log loss", "gate"):
-        table.add_column(column)
+    for column in ("version", "aliases", "periods", "model", "CV AUC [interval]",
+                   "CV log loss", "gate"):
+        table.add_column(escape(column))  # "[interval]" is no markup
     for v in gateway.versions(name):
         periods = v.tags.get("periods", "").split(",")
         m, gate = v.metrics, v.gate
@@ -138,7 +150,7 @@ def models(workspace: Workspace, config: Config, card: str | None) -> None:
                       f"{periods[0]} to {periods[-1]}" if periods[0] else "",
                       v.tags.get("chosen_model", "").split("(")[0]
                       + (" (provisional)" if v.tags.get("provisional") == "true" else ""),
-                      f"{m.get('cv_roc_auc', float('nan')):.3f}",
+                      _with_interval(m, "cv_roc_auc"),
                       f"{m.get('cv_log_loss', float('nan')):.4f}",
                       "" if gate is None else "passed" if gate.passed else "failed")
     out.print(table)
