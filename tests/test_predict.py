@@ -297,3 +297,31 @@ def test_a_scored_record_keeps_its_interval_through_json() -> None:
     assert ScoredProposal.from_json(data) == record
     older = ScoredProposal.from_json({**data, "impact_interval": None})
     assert older.impact_interval is None and older.to_json()["impact_interval"] is None
+
+
+def test_the_count_quantile_is_the_poisson_binomial_one() -> None:
+    from pipelines.jobs.predict import count_quantile
+
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.05, 0.6, 8)
+    draws = (rng.random((200_000, len(p))) < p).sum(axis=1)
+    for q in (0.05, 0.5, 0.95):
+        assert count_quantile(list(p), q) == int(np.quantile(draws, q, method="inverted_cdf"))
+    assert count_quantile([], 0.95) == 0 and count_quantile([1.0, 1.0], 0.05) == 2
+
+
+def test_the_capacity_total_comes_with_its_range(seed_trained: SeedTrained, trained: Trained,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    """A first month's top five hold between 0 and several partnerships with real impact;
+    a settled model's range is narrower. Both bound the expected count."""
+    widths = []
+    for root in (seed_trained.workspace.root, trained.workspace.root):
+        doc = _predict_json(root, str(SAMPLE / "new_proposals.csv"), "--capacity", "5",
+                            capsys=capsys)
+        c = doc["capacity"]
+        low, high = c["impactful_range"]
+        assert 0 <= low <= c["expected_impactful"] <= high <= 5
+        widths.append(high - low)
+    assert widths[0] > widths[1]
+    assert "in 90% of cases (the model's uncertainty and chance together)" in _table(
+        trained.workspace.root, str(SAMPLE / "new_proposals.csv"), "--capacity", "5")

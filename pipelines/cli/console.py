@@ -183,8 +183,10 @@ def ranked_table(batch: ScoredBatch, note: str) -> None:
               f"points from it. Scored by {note}.")
     if batch.capacity:
         c = batch.capacity
+        low, high = c["impactful_range"]
         out.print(f"Capacity {c['capacity']}: the top {c['selected']} (marked *) are expected to "
-                  f"give {c['expected_impactful']:.1f} impactful partnerships.")
+                  f"give {c['expected_impactful']:.1f} impactful partnerships, between {low} and "
+                  f"{high} in 90% of cases (the model's uncertainty and chance together).")
 
 
 __all__ = ["contract_report", "ranked_table", "reason_text", "training_summary"]

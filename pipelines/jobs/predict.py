@@ -140,9 +140,13 @@ def score_batch(bundle: Bundle, proposals: pd.DataFrame, *, top: int | None = No
     if capacity is not None:
         for record in records:
             record.within_capacity = record.rank <= capacity
-        chosen = [r.impact_probability for r in records if r.within_capacity]
+        taken = [r for r in records if r.within_capacity]
+        chosen = [r.impact_probability for r in taken]
+        lows = [r.impact_interval[0] if r.impact_interval else r.impact_probability for r in taken]
+        highs = [r.impact_interval[1] if r.impact_interval else r.impact_probability for r in taken]
         summary = {"capacity": capacity, "selected": len(chosen),
-                   "expected_impactful": float(sum(chosen))}
+                   "expected_impactful": float(sum(chosen)),
+                   "impactful_range": [count_quantile(lows, 0.05), count_quantile(highs, 0.95)]}
     return ScoredBatch(model=model_info(bundle), base_logit=expl.base_logit,
                        base_probability=expl.base_probability, proposals=records,
                        capacity=summary, provisional=bundle.training.provisional)
@@ -157,6 +161,17 @@ def model_info(bundle: Bundle) -> dict[str, Any]:
             "synced_at": registry.get("synced_at"),
             "rows": data.get("rows"), "positives": data.get("positives"),
             "interval_level": bundle.model.level if bundle.model.covariance is not None else None}
+
+
+def count_quantile(probabilities: list[float], q: float) -> int:
+    """The q-quantile of how many of these proposals have real impact, each independently
+    with its probability (the Poisson-binomial law, by convolution). `score_batch` takes the
+    5% quantile at the proposals' interval lows and the 95% one at their highs: a range that
+    holds the count in at least 90% of cases, the model's uncertainty and chance together."""
+    law = np.array([1.0])
+    for p in probabilities:
+        law = np.convolve(law, [1.0 - p, p])
+    return int(np.searchsorted(np.cumsum(law), q - 1e-12))
 
 
 def proposals_from_settings(pairs: list[str], config: Config) -> list[dict[str, str]]:

@@ -52,9 +52,11 @@ def _header(bundle: Bundle, scored: ScoredBatch, now: datetime) -> str:
              f"{esc(_grades(bundle))}</p>"]
     if scored.capacity is not None:
         c = scored.capacity
+        low, high = c["impactful_range"]
         lines.append(f"<p class=note id=capacity>Capacity {c['capacity']}: the top {c['selected']} "
                      f"proposals are expected to give {c['expected_impactful']:.1f} partnerships "
-                     "with real impact.</p>")
+                     f"with real impact, between {low} and {high} in 90% of cases (the model's "
+                     "uncertainty and chance together).</p>")
     if scored.provisional:
         advice = provisional_advice(int(scored.model.get("positives") or 0),
                                     bundle.config.model.comfortable_positives)
