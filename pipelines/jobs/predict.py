@@ -166,8 +166,9 @@ def model_info(bundle: Bundle) -> dict[str, Any]:
 def count_quantile(probabilities: list[float], q: float) -> int:
     """The q-quantile of how many of these proposals have real impact, each independently
     with its probability (the Poisson-binomial law, by convolution). `score_batch` takes the
-    5% quantile at the proposals' interval lows and the 95% one at their highs: a range that
-    holds the count in at least 90% of cases, the model's uncertainty and chance together."""
+    5% quantile at the proposals' interval lows and the 95% one at their highs: the model's
+    uncertainty and chance together. Each proposal's interval is taken at its own edge, so the
+    range errs wide rather than narrow; it is not calibrated beyond that."""
     law = np.array([1.0])
     for p in probabilities:
         law = np.convolve(law, [1.0 - p, p])
