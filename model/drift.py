@@ -60,18 +60,14 @@ def jensen_shannon(history: pd.Series, newest: pd.Series) -> float:
         return float("nan")
     p = history.dropna().astype(str).value_counts().reindex(levels, fill_value=0).to_numpy(float)
     q = newest.dropna().astype(str).value_counts().reindex(levels, fill_value=0).to_numpy(float)
-    return _js_counts(p, q)
-
-
-def _js_counts(p: np.ndarray, q: np.ndarray) -> float:
-    """Jensen-Shannon distance (base 2) between two vectors of level counts."""
     p, q = p / max(p.sum(), 1), q / max(q.sum(), 1)
     m = (p + q) / 2
-    total = 0.0
-    for a in (p, q):
+
+    def kl(a: np.ndarray) -> float:
         mask = a > 0
-        total += float((a[mask] * np.log2(a[mask] / m[mask])).sum())
-    return math.sqrt(max(0.0, total / 2))
+        return float((a[mask] * np.log2(a[mask] / m[mask])).sum())
+
+    return math.sqrt(max(0.0, (kl(p) + kl(q)) / 2))
 
 
 def _splits(n: int, m: int, rng: np.random.Generator) -> np.ndarray:
@@ -149,10 +145,10 @@ def _by_chance(column: Column, values: pd.Series, newest: np.ndarray,
 
 
 def feature_drift(column: Column, history: pd.Series, newest: pd.Series,
-                  splits: np.ndarray | None = None) -> dict[str, Any]:
-    """Distance, new categories and missing rates for one feature; given random re-splits of
-    its rows (history first, then newest; `_splits`), also what chance reaches with them
-    (`chance`, `chance_missing`), which a large shift must pass too."""
+                  splits: np.ndarray) -> dict[str, Any]:
+    """Distance, new categories and missing rates for one feature, and what chance reaches
+    with random re-splits of its rows (history first, then newest; `_splits`): `chance`,
+    `chance_missing`, which a large shift must pass too."""
     row: dict[str, Any] = {"feature": column.name, "label": column.label,
                            "missing_history": float(history.isna().mean()),
                            "missing_newest": float(newest.isna().mean())}
@@ -167,11 +163,9 @@ def feature_drift(column: Column, history: pd.Series, newest: pd.Series,
         if column.is_categorical:
             seen = set(history.dropna().astype(str))
             row["new_categories"] = sorted(set(newest.dropna().astype(str)) - seen)
-    chance, chance_missing = 0.0, 0.0
-    if splits is not None:
-        both = pd.concat([history, newest], ignore_index=True)
-        chance, chance_missing = _by_chance(column, both, splits, row.get("bins", 10))
-        row.update(chance=chance, chance_missing=chance_missing)
+    both = pd.concat([history, newest], ignore_index=True)
+    chance, chance_missing = _by_chance(column, both, splits, row.get("bins", 10))
+    row.update(chance=chance, chance_missing=chance_missing)
     gap = abs(row["missing_newest"] - row["missing_history"])
     row["shifted"] = bool(row["distance"] > max(rule, chance))  # nan compares false
     row["missing_shifted"] = bool(gap > max(MISSING_LARGE, chance_missing))
@@ -183,9 +177,8 @@ def _warning(row: dict[str, Any]) -> str:
     """'Expected reach: large shift (psi 0.41; 1% of random splits of these rows reach 0.30)'."""
     parts = []
     if row["shifted"]:
-        parts.append(f"{row['metric']} {row['distance']:.2f}"
-                     + (f"; {CHANCE_LEVEL:.0%} of random splits of these rows reach "
-                        f"{row['chance']:.2f}" if "chance" in row else ""))
+        parts.append(f"{row['metric']} {row['distance']:.2f}; {CHANCE_LEVEL:.0%} of random "
+                     f"splits of these rows reach {row['chance']:.2f}")
     if row["missing_shifted"]:
         parts.append(f"missing in {row['missing_newest']:.0%} of the newest period against "
                      f"{row['missing_history']:.0%} before")
@@ -200,9 +193,11 @@ def drift_report(proposals: pd.DataFrame, periods: pd.Series, label: str,
     `seed` seeds the random re-splits that measure chance."""
     newest_period = str(periods.max())
     newest = (periods == newest_period).to_numpy()
-    splits = _splits(len(newest), int(newest.sum()), np.random.default_rng(seed))
-    rows = [feature_drift(c, proposals.loc[~newest, c.name], proposals.loc[newest, c.name],
-                          splits) for c in features if c.name in proposals and (~newest).any()]
+    rows = []
+    if (~newest).any():
+        splits = _splits(len(newest), int(newest.sum()), np.random.default_rng(seed))
+        rows = [feature_drift(c, proposals.loc[~newest, c.name], proposals.loc[newest, c.name],
+                              splits) for c in features if c.name in proposals]
     y = proposals[label].to_numpy(float)
     low, high = proportion_score_interval(float(y[newest].mean()), int(newest.sum()), 0.9)
     history_rate = float(y[~newest].mean()) if (~newest).any() else float("nan")

@@ -117,7 +117,6 @@ def _show_retrain(outcome: RetrainOutcome, config: Config) -> None:
     print_lines(retrain_lines(outcome.weak_signals))
 
 
-
 def _with_interval(metrics: dict[str, float], name: str) -> str:
     """'0.852 [0.801, 0.897]': a logged metric with its interval (the value alone for a
     version logged without one). A first month ranked perfectly reads 1.000 [0.752, 1.000],

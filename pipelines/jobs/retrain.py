@@ -356,8 +356,10 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
         gateway = Gateway.open(workspace, config.tracking, config.model.experiment)
         name = config.model.registered_name
         champion_before = registry.sync_champion(gateway, workspace, name)
-        if champion_before is not None:  # before anything is stored or trained
-            refuse_if_store_lacks(load_bundle(workspace.champion).training, champion_before,
+        champion = None
+        if champion_before is not None:  # checked before anything is stored or trained
+            champion = load_bundle(workspace.champion)
+            refuse_if_store_lacks(champion.training, champion_before,
                                   stored_periods(workspace, frame, config))
         ingested = (store.ingest(workspace, frame, config, source=str(file)).periods
                     if frame is not None else {})
@@ -375,12 +377,11 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
                                      str(workspace.store), seed=seed, progress=progress)
         changes: list[VerdictChange] | None = None
         hindsight: Hindsight | None = None
-        if champion_before is None:
+        if champion is None:
             decision = GateDecision(True, "no champion yet: the first model becomes champion")
             how, same = "no comparison", ""
         else:
             progress.stage("Comparing with the champion", 1)
-            champion = load_bundle(workspace.champion)
             changes = verdict_changes(champion.training, outcome.training)
             unscored = too_few_before_newest(proposals, config)
             if unscored:
