@@ -169,7 +169,7 @@ def test_the_base_rows_of_the_corpus_are_valid(
     assert _exit_status(argv) in (0, None)
     assert out.read_text().count("\n") == 4
     assert _exit_status(["validate", str(CORPUS / "valid_labelled.csv"), "--labelled"]) in (0, None)
-    assert '"rows": 3' in capsys.readouterr().out
+    assert f"{CORPUS / 'valid_labelled.csv'}: valid. 3 labelled proposals" in capsys.readouterr().out
 
 
 def test_extra_columns_are_not_an_error_and_are_ignored(
@@ -183,7 +183,7 @@ def test_extra_columns_are_not_an_error_and_are_ignored(
     workspace = trained.workspace.root
     assert _scores(workspace, path, capsys) == _scores(workspace, CORPUS / "valid.csv", capsys)
     assert _exit_status(["validate", str(path)]) in (0, None)
-    assert "valid (3 rows)" in capsys.readouterr().out
+    assert "valid. 3 proposals." in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("last", ['"two\nlines"', '"two\r\nlines ""quoted"""', '"ends with a newline\n"'])
@@ -194,7 +194,7 @@ def test_multiline_cells_are_not_taken_for_unclosed_quotes(
     path = tmp_path / "multiline.csv"
     path.write_text("\n".join([lines[0] + ",description", *[f"{line},{last}" for line in lines[1:]]]))
     assert _exit_status(["validate", str(path)]) in (0, None)
-    assert "valid (3 rows)" in capsys.readouterr().out
+    assert "valid. 3 proposals." in capsys.readouterr().out
 
 
 # --- the same cases through a real process -------------------------------------------

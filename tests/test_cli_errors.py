@@ -91,6 +91,10 @@ USAGE_ERRORS = [
     (["promote"], "promote", "Error: Missing argument 'version'."),
     (["predict", "--capacity", "0"], "predict", "Error: Invalid value for '--capacity'"),
     (["simulate", "--out", "x.csv", "--drift", "2"], "simulate", "Error: Invalid value for '--drift'"),
+    (["predict", "x.csv", "--format", "xml"], "predict",
+     "'xml' is not one of 'table', 'csv', 'json', 'jsonl', 'xlsx'"),
+    (["train", "--format", "yaml"], "train", "'yaml' is not one of 'text', 'json'"),
+    (["predict", "--engine", "dask"], "predict", "'dask' is not one of 'local', 'spark'"),
 ]
 
 
@@ -104,6 +108,19 @@ def test_a_usage_error_exits_2_with_the_usage_text(argv: list[str], command: str
     assert usage is not None and usage.group(1).strip() == command, err
     assert "--help' for help." in err and message in err, err
     assert "unexpected error" not in err and "Traceback" not in err and out == ""
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["predict", str(SAMPLE / "new_proposals.csv"), "--format", "xlsx"],
+     "Error: --format xlsx writes a file: name it with --output FILE.xlsx"),
+    (["predict", "--engine", "spark"],
+     "Error: --engine spark scores a Parquet table: give its FILE and --output DIR"),
+])
+def test_options_that_do_not_go_together_are_a_usage_error(
+        argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = _run([*argv, "--workspace", str(tmp_path / "ws")], capsys)
+    assert status == 2 and out == "" and err.strip() == message, err
+    assert not (tmp_path / "ws").exists()
 
 
 def test_an_option_without_its_value_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -386,6 +403,17 @@ def test_an_output_that_cannot_be_written_exits_2_naming_it(
     assert ".tmp" not in err and sorted(p.name for p in tmp_path.iterdir()) == before
 
 
+def test_simulate_writes_its_history_and_truth_together_or_neither(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "h.csv.truth.csv").mkdir()  # the truth cannot be written: nor is the history
+    code, _, err = _run(["simulate", "--periods", "1", "--out", str(tmp_path / "h.csv")], capsys)
+    assert code == 2 and " ".join(err.split()).startswith(
+        f"cannot write '{tmp_path}/h.csv.truth.csv': it is a directory"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.csv.truth.csv"]
+    code, _, _ = _run(["simulate", "--periods", "1", "--out", str(tmp_path / "k.csv")], capsys)
+    assert code == 0 and (tmp_path / "k.csv").is_file() and (tmp_path / "k.csv.truth.csv").is_file()
+
+
 def test_a_workspace_that_is_a_file_exits_2(tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "notes.txt"
@@ -449,3 +477,32 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(argv: list[str],
     _, err = process.communicate(timeout=300)
     assert process.returncode == 0, err.decode()
     assert b"error" not in err.lower() and b"Traceback" not in err
+
+
+def test_validate_summarises_in_words_or_as_json(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    frame = pd.read_csv(SAMPLE / "history.csv")
+    frame = frame[frame["trial_period"].isin(["2025-01", "2025-02"])].copy()
+    frame["team_note"] = "ok"
+    frame.loc[frame.index[:5], "strategy_fit"] = None
+    path = tmp_path / "two.csv"
+    frame.to_csv(path, index=False)
+    positives = int(frame["real_impact"].astype(str).str.lower().eq("true").sum())
+    status, out, _ = _run(["validate", str(path), "--labelled"], capsys)
+    assert status == 0
+    lines = out.splitlines()
+    assert lines[0] == (f"{path}: valid. {len(frame)} labelled proposals over 2 periods, "
+                        f"{positives} with real impact ({positives / len(frame):.1%}).")
+    assert [line.split() for line in lines[2:4]] == [
+        [p, str(n), str(k)] for p, (n, k) in frame.groupby("trial_period")["real_impact"].agg(
+            lambda s: (len(s), int(s.astype(str).str.lower().eq("true").sum()))).items()]
+    gaps = int(frame["strategy_fit"].isna().sum())
+    assert gaps >= 5 and f"strategy_fit {gaps} ({gaps / len(frame):.0%})" in out
+    assert "outside the contract" in out and "team_note" in out
+    status, out, _ = _run(["validate", str(path), "--labelled", "--format", "json"], capsys)
+    document = json.loads(out)  # nothing but the document on standard output
+    assert status == 0 and document["valid"] is True and document["rows"] == len(frame)
+    assert document["missing"]["strategy_fit"] == gaps
+    assert [p["positives"] for p in document["periods"]] == [int(x.split()[2]) for x in lines[2:4]]

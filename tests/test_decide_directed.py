@@ -154,6 +154,19 @@ def test_high_ranked_cells_are_the_first_better_than_expected_ones() -> None:
     assert high_ranked_cells(_signals(()), 3).cells == ()
 
 
+def test_uniform_exploration_says_whether_any_cell_was_tested() -> None:
+    from model.surprises import SurpriseReport, SurpriseSettings
+
+    none_tested = WeakSignals(SurpriseReport(cells=(), worse=(), tested=0), "store", 40, False,
+                              SurpriseSettings(min_rows=10))
+    note = high_ranked_cells(none_tested, 3).note
+    assert note.startswith("No cell of the watched pairs has 10 labelled proposals yet (40 stored)")
+    assert note.endswith("exploration is uniform")
+    tested = WeakSignals(SurpriseReport(cells=(), worse=(), tested=12), "store", 400, False,
+                         SurpriseSettings(min_rows=10))
+    assert high_ranked_cells(tested, 3).note == "No cell beats its expectation: exploration is uniform"
+
+
 def _batch(probabilities: list[float]) -> ScoredBatch:
     order = np.argsort(-np.array(probabilities), kind="stable")
     ranks = np.empty(len(probabilities), dtype=int)

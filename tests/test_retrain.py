@@ -207,6 +207,36 @@ def test_a_champion_trained_from_a_file_is_not_replaced_by_a_store_that_lacks_it
     assert outcome.promoted and outcome.training.periods[0] == "2025-01"
 
 
+def test_a_period_stored_in_part_is_refused_like_a_missing_one(
+        tmp_path: Path, split: tuple[Path, Path]) -> None:
+    """A period stored from another, shorter file would let the challenger learn fewer
+    outcomes than the champion: refused, naming the period and both counts."""
+    from model.errors import TrainingRefused
+    from pipelines.jobs.train import load_labelled
+
+    config, text = _fast_config(tmp_path, log_loss_tolerance=1.0)
+    workspace = Workspace(tmp_path / "ws")
+    run_training(workspace, config, text, load_labelled([split[0]], config), str(split[0]))
+    history = pd.read_csv(split[0])
+    short = history.drop(history.index[history["trial_period"] == "2025-03"][10:])
+    short_file = tmp_path / "short.csv"
+    short.to_csv(short_file, index=False)
+    ingest_file(workspace, config, short_file)
+    held = int((short["trial_period"] == "2025-03").sum())
+    learned = int((history["trial_period"] == "2025-03").sum())
+    with pytest.raises(TrainingRefused) as refused:
+        run_retrain(workspace, config, text, split[1])
+    message = str(refused.value)
+    assert (f"the champion (version 1) learned 11 trial periods (2025-01 to 2025-11), and the "
+            f"labelled store holds fewer proposals than it learned in 1 period (2025-03: "
+            f"{held} of {learned})") in message and "--replace" in message
+    from pipelines.storage import store
+
+    assert "2025-12" not in store.read_manifest(workspace)["periods"]  # nothing stored
+    ingest_file(workspace, config, split[0], replace=True)  # what the message says to do
+    assert run_retrain(workspace, config, text, split[1]).promoted
+
+
 def test_a_store_of_one_period_promotes_without_a_comparison_it_cannot_make(
         tmp_path: Path, split: tuple[Path, Path]) -> None:
     """With nothing stored before the newest period, no model can be retrained without it:

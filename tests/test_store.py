@@ -126,3 +126,13 @@ def test_listing_a_damaged_store_shows_it_and_exits_3(tmp_path: Path, config: Co
     shown = " ".join(capsys.readouterr().out.split())
     assert stopped.value.code == 3
     assert "2025-01" in shown and "DAMAGED" in shown and "2025-02" in shown
+
+
+def test_an_empty_store_says_so_and_how_to_fill_it(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from pipelines.cli import main
+
+    main(["--workspace", str(tmp_path / "ws"), "store"])  # returns: status 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "holds no period yet" in shown and "partnerscore ingest FILE" in shown
+    assert "┃ period" not in shown and not (tmp_path / "ws").exists()

@@ -24,7 +24,7 @@ command name. Exit statuses (mapped in `pipelines.cli.exits`):
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -33,6 +33,12 @@ from pipelines.settings import Workspace, read_config
 
 if TYPE_CHECKING:
     from pipelines.tracking import RegistrySettings
+
+# Option values checked before a command runs: a wrong one is a usage error (status 2)
+# that lists the choices, and `--help` shows them.
+TextOrJson = Literal["text", "json"]
+OutputFormat = Literal["table", "csv", "json", "jsonl", "xlsx"]
+Engine = Literal["local", "spark"]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Score partnership proposals by their probability of real impact, "
@@ -72,19 +78,14 @@ def validate(
     file: Annotated[str, typer.Argument(help="File to check (CSV, XLSX, Parquet, JSON, JSONL; - for stdin).")],
     labelled: Annotated[bool, typer.Option("--labelled", help="Check as labelled outcomes.")] = False,
     sheet: Annotated[str | None, typer.Option(help="XLSX sheet name.")] = None,
+    output_format: Annotated[TextOrJson, typer.Option("--format", help="text (a summary to read) or json (rows, periods, missing values per column, positive rate).")] = "text",
     config: ConfigOpt = None,
 ) -> None:
     """Check a file against the data contract and summarise it."""
-    from model.validation import summarise
-    from pipelines.storage.readers import load_proposals
+    from pipelines.cli.commands import validate_command
 
     cfg, _ = _config(config)
-    frame = load_proposals(file, cfg, labelled=labelled, sheet=sheet)
-    from pipelines.cli.console import out
-
-    summary = summarise(frame, cfg)
-    out.print(f"{file}: valid ({summary['rows']} rows)")
-    out.print_json(data=summary)
+    validate_command(file, cfg, labelled=labelled, sheet=sheet, output_format=output_format)
 
 
 @app.command()
@@ -106,7 +107,7 @@ def simulate(
 def train(
     data: Annotated[list[Path] | None, typer.Option("--data", help="Labelled file(s); default: the workspace's labelled store.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed (same data, config and seed: same model).")] = 0,
-    output_format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    output_format: Annotated[TextOrJson, typer.Option("--format", help="text or json.")] = "text",
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -120,7 +121,7 @@ def train(
 @app.command()
 def surprises(
     data: Annotated[list[Path] | None, typer.Option("--data", help="Labelled file(s); default: the workspace's labelled store.")] = None,
-    output_format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    output_format: Annotated[TextOrJson, typer.Option("--format", help="text or json.")] = "text",
     seed: Annotated[int, typer.Option(help="Random seed of the out-of-fold expectations.")] = 0,
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
@@ -140,13 +141,13 @@ def surprises(
 def predict(
     file: Annotated[str | None, typer.Argument(help="Proposals to score (any contract format); - or omitted: JSON on stdin.")] = None,
     model: Annotated[str | None, typer.Option(help="models:/partnerscore/3, models:/partnerscore@challenger, or a model directory; default: the exported champion.")] = None,
-    output_format: Annotated[str, typer.Option("--format", help="table, csv, json, jsonl or xlsx.")] = "table",
+    output_format: Annotated[OutputFormat, typer.Option("--format", help="table, csv, json, jsonl or xlsx (xlsx needs --output).")] = "table",
     output: Annotated[Path | None, typer.Option(help="Write here (atomically) instead of the terminal.")] = None,
     top: Annotated[int | None, typer.Option(min=0, help="Reasons shown for and against (default from the configuration).")] = None,
     settings: Annotated[list[str] | None, typer.Option("--set", help="Score one proposal given as field=value (repeat).")] = None,
     capacity: Annotated[int | None, typer.Option(min=1, help="How many proposals the team can take on: marks the top K.")] = None,
     sheet: Annotated[str | None, typer.Option(help="XLSX sheet name.")] = None,
-    engine: Annotated[str, typer.Option(help="local, or spark: score a Parquet table through mlflow.pyfunc.spark_udf and write Parquet to --output.")] = "local",
+    engine: Annotated[Engine, typer.Option(help="local, or spark: score a Parquet table through mlflow.pyfunc.spark_udf and write Parquet to --output.")] = "local",
     spark_master: Annotated[str, typer.Option(help="Spark master for --engine spark: local[N] or a cluster URL.")] = "local[2]",
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,

@@ -4,14 +4,68 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, NoReturn
 
 from model.config import Config
 from model.validation import ContractError, Problem
 from pipelines.settings import Workspace
-from pipelines.storage.atomic import write_output
+from pipelines.storage.atomic import check_writable, write_output
 from pipelines.tracking import RegistrySettings
 
-OUTPUT_FORMATS = ("table", "csv", "json", "jsonl", "xlsx")
+
+def usage_error(message: str) -> NoReturn:
+    """Options that do not go together: a usage error (status 2) with the usage line."""
+    import click
+
+    raise click.UsageError(message)
+
+
+def validate_command(file: str, config: Config, *, labelled: bool, sheet: str | None,
+                     output_format: str) -> None:
+    """`partnerscore validate`: the file's summary, or its problems (status 2)."""
+    from model.validation import summarise
+    from pipelines.cli.console import write_stdout
+    from pipelines.storage.readers import load_proposals
+
+    frame = load_proposals(file, config, labelled=labelled, sheet=sheet)
+    summary = summarise(frame, config)
+    if output_format == "json":
+        write_stdout(json.dumps({"file": file, "valid": True, **summary}, indent=2) + "\n")
+        return
+    known = {c.name for c in config.columns}
+    extra = [str(c) for c in frame.columns if c not in known]
+    write_stdout("\n".join(summary_lines(file, summary, labelled, extra)) + "\n")
+
+
+def summary_lines(file: str, summary: dict[str, Any], labelled: bool,
+                  extra: list[str]) -> list[str]:
+    """A valid file's summary in words: its rows and outcomes, periods, gaps and extra columns."""
+    rows, periods = summary["rows"], summary["periods"]
+    what = "labelled proposals" if labelled else "proposals"
+    head = f"{file}: valid. {rows} {what}"
+    if periods:
+        head += f" over {len(periods)} period{'s' * (len(periods) != 1)}"
+    if summary["positive_rate"] is not None:
+        positives = sum(p.get("positives", 0) for p in periods) if periods else round(
+            summary["positive_rate"] * rows)
+        head += f", {positives} with real impact ({summary['positive_rate']:.1%})"
+    lines = [head + "."]
+    if periods:
+        width = max(len("period"), *(len(p["period"]) for p in periods))
+        lines.append(f"  {'period':<{width}}  proposals" + ("  with real impact" if labelled else ""))
+        for p in periods:
+            line = f"  {p['period']:<{width}}  {p['rows']:>9}"
+            lines.append(line + (f"  {p['positives']:>16}" if "positives" in p else ""))
+    gaps = [(name, count) for name, count in summary["missing"].items() if count]
+    if gaps:
+        lines.append("Missing values: " + ", ".join(
+            f"{name} {count} ({count / rows:.0%})" for name, count in gaps) + ".")
+    else:
+        lines.append("No missing values.")
+    if extra:
+        lines.append("Columns outside the contract, kept as they are and not used by the model: "
+                     + ", ".join(extra) + ".")
+    return lines
 
 
 def write_simulation(out_file: Path, *, periods: int, per_period: int, seed: int,
@@ -19,10 +73,12 @@ def write_simulation(out_file: Path, *, periods: int, per_period: int, seed: int
     """Simulate a labelled history; writes FILE and FILE.truth.csv atomically."""
     from model.simulate import SimulationParams, simulate_history
 
+    truth_file = Path(f"{out_file}.truth.csv")
+    check_writable(out_file, truth_file)
     history, truth = simulate_history(SimulationParams(
         periods=periods, per_period=per_period, seed=seed, drift=drift))
+    write_output(truth_file, csv_bytes(truth))  # first: a history never stands without its truth
     write_output(out_file, csv_bytes(history))
-    write_output(Path(f"{out_file}.truth.csv"), csv_bytes(truth))
     return len(history)
 
 
@@ -62,8 +118,6 @@ def train_command(workspace: Workspace, config: Config, config_text: str, files:
     from pipelines.cli.console import out, training_summary
     from pipelines.jobs.train import run_training
 
-    if output_format not in ("text", "json"):
-        raise ContractError([Problem(None, "--format", output_format, "text or json")])
     proposals, source = load_training_data(workspace, config, files)
     assert isinstance(proposals, pd.DataFrame)
     from pipelines.cli.progress import training_progress
@@ -103,12 +157,8 @@ def predict_command(workspace: Workspace, file: str | None, *, model: str | None
         spark_predict(workspace, file, model=model, output=output, master=spark_master,
                       registry=registry)
         return
-    if engine != "local":
-        raise ContractError([Problem(None, "--engine", engine, "local or spark")])
-    if output_format not in OUTPUT_FORMATS:
-        raise ContractError([Problem(None, "--format", output_format, ", ".join(OUTPUT_FORMATS))])
     if output_format == "xlsx" and output is None:
-        raise ContractError([Problem(None, "--output", "", "a file path for the xlsx format")])
+        usage_error("--format xlsx writes a file: name it with --output FILE.xlsx")
     batch, note = run_predict(workspace.champion, file, model=model, settings=settings, top=top,
                               capacity=capacity, sheet=sheet, tracking=registry.tracking)
     if output_format == "table":
@@ -134,8 +184,7 @@ def spark_predict(workspace: Workspace, file: str | None, *, model: str | None,
                   output: Path | None, master: str, registry: RegistrySettings) -> None:
     """`predict --engine spark`: a Parquet table scored on Spark, written as Parquet."""
     if file is None or output is None:
-        raise ContractError([Problem(None, "--engine spark", file or "",
-                                     "a Parquet FILE and --output DIR")])
+        usage_error("--engine spark scores a Parquet table: give its FILE and --output DIR")
     try:
         from pipelines.tracking.spark import score_parquet
     except ImportError as exc:

@@ -35,10 +35,15 @@ def store_listing(workspace: Workspace, config: Config) -> None:
     """`partnerscore store`: also flags periods damaged or lacking a column `config` requires."""
     from pipelines.storage import store
 
+    listing = store.listing(workspace)
+    if not listing:
+        out.print(f"The labelled store in {workspace.store} holds no period yet. Store a trial "
+                  "period's outcomes with: partnerscore ingest FILE", markup=False)
+        return
     table = Table(title=f"Labelled store in {workspace.store}", title_justify="left")
     for column in ("period", "rows", "with impact", "digest", "ingested", "source"):
         table.add_column(column)
-    for r in store.listing(workspace):
+    for r in listing:
         table.add_row(r["period"], str(r["rows"]), str(r["positives"]), r["digest"],
                       r["ingested_at"], r["source"])
     out.print(table)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from model.config import Config
 from model.surprises import Cell
-from model.validation import ContractError, Problem
+from model.validation import ContractError
 from pipelines.cli.console import out
 from pipelines.jobs.surprises import WeakSignals
 from pipelines.report.weak_signals import (
@@ -94,8 +94,6 @@ def surprises_command(workspace: Workspace, config: Config, files: list[Path], *
     from pipelines.cli.commands import load_training_data
     from pipelines.jobs.surprises import computed_and_kept, find_weak_signals, kept_weak_signals
 
-    if output_format not in ("text", "json"):
-        raise ContractError([Problem(None, "--format", output_format, "text or json")])
     # The store's report as `retrain` or an earlier call left it, while it still holds.
     signals = None if files else kept_weak_signals(workspace, config, seed)
     if signals is None or signals.report is None:

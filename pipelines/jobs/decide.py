@@ -66,6 +66,10 @@ def high_ranked_cells(signals: WeakSignals | None, count: int) -> DirectedCells:
         return DirectedCells((), "No labelled store: exploration is uniform")
     if signals.report is None:
         return DirectedCells((), f"No weak-signal report ({signals.refused}): exploration is uniform")
+    if signals.report.tested == 0:
+        return DirectedCells((), f"No cell of the watched pairs has {signals.settings.min_rows} "
+                                 f"labelled proposals yet ({signals.rows} stored): no cell was "
+                                 "tested, exploration is uniform")
     cells = signals.report.cells[:count]
     if not cells:
         return DirectedCells((), "No cell beats its expectation: exploration is uniform")

@@ -34,6 +34,7 @@ from model.progress import NO_PROGRESS, Progress
 from model.propensity import scoring_weights
 from model.selection import fit_procedure, prepare
 from model.training import fewest_outcomes
+from model.wording import plural
 from pipelines.documents import LEARNED, GateRecord, TrainingRecord
 from pipelines.jobs.surprises import (
     WeakSignals,
@@ -167,45 +168,62 @@ def too_few_before_newest(proposals: pd.DataFrame, config: Config) -> str:
             f"learned, and {newest}")
 
 
-def stored_periods(workspace: Workspace, frame: pd.DataFrame | None, config: Config) -> set[str]:
-    """The periods the store holds, with those of `frame` once it is ingested."""
+def stored_periods(workspace: Workspace, frame: pd.DataFrame | None,
+                   config: Config) -> dict[str, int]:
+    """The periods the store holds and their rows, with those of `frame` once it is ingested."""
     from pipelines.storage import store
 
-    periods = set(store.read_manifest(workspace).get("periods", {}))
+    periods = {name: int(entry["rows"]) for name, entry in
+               store.read_manifest(workspace).get("periods", {}).items()}
     if frame is not None:
-        periods |= set(frame[config.role("period")].astype(str))
+        periods |= {str(k): int(v) for k, v in
+                    frame[config.role("period")].astype(str).value_counts().items()}
     return periods
 
 
-def refuse_if_store_lacks(champion: TrainingRecord, version: str, stored: set[str]) -> None:
-    """Refuse a retraining that would learn from fewer periods than the champion did.
+def refuse_if_store_lacks(champion: TrainingRecord, version: str, stored: dict[str, int]) -> None:
+    """Refuse a retraining that would learn from fewer outcomes than the champion did.
 
     A challenger learns from the store alone. A champion trained from a file
-    (`train --data`) learned periods the store may not hold: its challenger would then
-    learn a fraction of them, and could replace it with a model of far fewer outcomes.
+    (`train --data`) learned periods the store may not hold, or holds in part (a period
+    stored from another file): its challenger would then learn a fraction of them, and
+    could replace it with a model of far fewer outcomes.
 
     Raises:
-        TrainingRefused: naming the periods the store lacks and how to store them.
+        TrainingRefused: naming the periods the store lacks or holds in part, and how to
+            store them (or, when the stored ones are right, how to promote by hand).
     """
     from model.errors import TrainingRefused
 
-    missing = [p for p in champion.periods if p not in stored]
-    if not missing:
-        return
     learned = champion.periods
-    if len(learned) == 1:
+    per_period = champion.data.get("per_period", {})
+    missing = [p for p in learned if p not in stored]
+    partial = [(p, stored[p], int(per_period[p]["rows"])) for p in learned
+               if p in stored and p in per_period and stored[p] < int(per_period[p]["rows"])]
+    if not missing and not partial:
+        return
+    if missing and len(learned) == 1:
         what = f"trial period {learned[0]}, which the labelled store lacks"
-    else:
+    elif missing:
         span = ", ".join(missing) if len(missing) <= 6 else (
             f"{', '.join(missing[:3])}, … {missing[-1]}")
         what = (f"{len(learned)} trial periods ({learned[0]} to {learned[-1]}), and the "
                 f"labelled store lacks {len(missing)} of them ({span})")
+    else:
+        what = f"{plural(len(learned), 'trial period')} ({learned[0]} to {learned[-1]})"
+    if partial:
+        shown = ", ".join(f"{p}: {held} of {rows}" for p, held, rows in partial[:6])
+        what += (f"{'; it' if missing else ', and the labelled store'} holds fewer proposals "
+                 f"than it learned in {plural(len(partial), 'period')} ({shown}"
+                 f"{', …' if len(partial) > 6 else ''})")
+    them = "it" if len(missing) + len(partial) == 1 else "them"
     raise TrainingRefused(
         f"the champion (version {version}) learned {what}: a challenger learns from the store "
-        "alone, so it would learn from fewer outcomes than the champion. Store "
-        f"{'it' if len(missing) == 1 else 'them'} first with partnerscore ingest FILE (the "
-        "file the champion was trained from; each of its periods is stored), then retrain. "
-        "Nothing was stored or trained")
+        f"alone, so it would learn from fewer outcomes than the champion. Store {them} first "
+        "with partnerscore ingest FILE (the file the champion was trained from; each of its "
+        "periods is stored; --replace for a period stored in part), then retrain. If the "
+        "store is right as it is, train from it (partnerscore train) and promote that version "
+        "by hand (partnerscore promote VERSION). Nothing was stored or trained")
 
 
 def _gate_metrics(y: np.ndarray, p: np.ndarray, w: np.ndarray, config: Config,

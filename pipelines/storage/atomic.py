@@ -48,14 +48,35 @@ def write_output(path: Path, data: bytes) -> None:
     try:
         write_atomic(path, data)
     except OSError as exc:
-        why = exc.strerror or str(exc)
-        if path.parent.exists() and not path.parent.is_dir():
-            why = f"{str(path.parent)!r} is a file, not a directory"
-        elif not path.parent.is_dir():
-            why = f"its directory {str(path.parent)!r} does not exist"
-        elif path.is_dir():
-            why = "it is a directory: name a file"
-        raise OutputUnwritable(f"cannot write {str(path)!r}: {why}") from None
+        raise OutputUnwritable(_unwritable(path, exc.strerror or str(exc))) from None
+
+
+def check_writable(*paths: Path) -> None:
+    """Refuse before anything is written when one of several files the user named cannot be
+    written (a missing directory, a directory named as a file, no write permission), so that
+    a command writing them together leaves all or none.
+
+    Raises:
+        OutputUnwritable: naming the first such path and why.
+    """
+    from pipelines.errors import OutputUnwritable
+
+    for path in map(Path, paths):
+        if not path.parent.is_dir() or path.is_dir():
+            raise OutputUnwritable(_unwritable(path, "")) from None
+        if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise OutputUnwritable(_unwritable(path, "permission denied"))
+
+
+def _unwritable(path: Path, why: str) -> str:
+    """Why `path` cannot be written, in the user's terms: 'cannot write 'x.csv': ...'."""
+    if path.parent.exists() and not path.parent.is_dir():
+        why = f"{str(path.parent)!r} is a file, not a directory"
+    elif not path.parent.is_dir():
+        why = f"its directory {str(path.parent)!r} does not exist"
+    elif path.is_dir():
+        why = "it is a directory: name a file"
+    return f"cannot write {str(path)!r}: {why}"
 
 
 def write_synced(path: Path, data: bytes) -> None:
