@@ -212,6 +212,20 @@ class Config:
         return (*self.surprises.pairs, *self.surprises.products)
 
     @property
+    def feature_labels(self) -> dict[str, str]:
+        """Every column's label by name, and each watched pair's or product's label
+        ("Partner sector × partnership type"), as reports and model cards name them."""
+        from model.pairs import pair_column  # imported on use: model.pairs reads Column
+
+        labels = {c.name: c.label or c.name for c in self.columns}
+        columns = self.by_name
+        for first, second in self.interactions:
+            if first in columns and second in columns:
+                column = pair_column(columns[first], columns[second])
+                labels[column.name] = column.label
+        return labels
+
+    @property
     def beliefs(self) -> tuple[Belief, ...]:
         """The team's beliefs about the features (`model.beliefs.Belief`), from `monotone` and `belief:`."""
         # Imported on use: model.beliefs reads this module's Column.

@@ -204,6 +204,12 @@ def test_model_report_without_data_draws_the_stored_shap_sample_and_no_gate(bund
     assert 'class="reliability"' in text and "<table class=backtest>" in text
     assert "<h3>partnerscore model v1</h3>" in text and "<h4>Known limits</h4>" in text
     _assert_self_contained(text, parsed)
+    importance = text[text.index("<section id=importance>"):text.index("<section id=beliefs>")]
+    for first, second in bundle.config.interactions:  # pairs and products named in words
+        assert f"{first} × {second}" not in text
+    labels = bundle.config.feature_labels
+    assert "Partner sector × partnership type" in importance
+    assert all(f"{first} × {second}" in labels for first, second in bundle.config.interactions)
 
 
 def test_markdown_subset_is_rendered_and_escaped() -> None:

@@ -416,7 +416,7 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
         gate = GateRecord(decision.passed, text, decision.champion, decision.challenger,
                           outcome.version)
         gateway.tag_version(name, outcome.version, gate.to_tags())
-        labels = {c.name: c.label for c in config.columns}
+        labels = config.feature_labels
         gateway.log_run_outputs(outcome.run_id, metrics=_drift_metrics(drift), texts={
             "drift.json": json.dumps(drift, indent=1, default=str),
             "gate.json": json.dumps({**decision.__dict__, "hindsight": hindsight and

@@ -140,7 +140,7 @@ def figure_tasks(directory: Path, result: TrainingResult, proposals: pd.DataFram
     writing a run's artifacts), for `model.parallel.Workers.submit`."""
     from pipelines.report import figures
 
-    labels = {c.name: c.label for c in config.columns}
+    labels = config.feature_labels
     y = proposals[config.role("label")].to_numpy(dtype=float)
     return [(figures.roc_pr_curves, (y, result.oof_probability, directory / "roc_pr.png")),
             (figures.importance_chart, (result.importance, labels, directory / "importance.png")),
@@ -155,7 +155,7 @@ def write_tables(directory: Path, result: TrainingResult, training: TrainingReco
     `model.shap_check.contributions_table`)."""
     from pipelines.report.card import model_card
 
-    labels = {c.name: c.label for c in config.columns}
+    labels = config.feature_labels
     pd.DataFrame(result.importance).to_csv(directory / "importance.csv", index=False)
     pd.DataFrame(result.backtest).to_csv(directory / "backtest.csv", index=False)
     (directory / "model_card.md").write_text(
@@ -239,7 +239,7 @@ def register_training(gateway: Gateway, result: TrainingResult, config: Config,
             example=request_frame(proposals.head(3), config))
     progress.advance()
     version = gateway.register(name, model_uri, run_id, tags)
-    labels = {c.name: c.label for c in config.columns}
+    labels = config.feature_labels
     gateway.log_run_outputs(run_id, metrics={}, texts={
         "model_card.md": model_card(training, labels, version.version,
                                     level=config.model.interval_level)})

@@ -46,7 +46,7 @@ SWARM_FEATURES = 8
 
 
 def _labels(bundle: Bundle) -> dict[str, str]:
-    return {c.name: c.label for c in bundle.config.columns}
+    return bundle.config.feature_labels
 
 
 def _header(bundle: Bundle, now: datetime) -> str:
