@@ -286,6 +286,14 @@ def validate_frame(raw: pd.DataFrame, config: Config, *, labelled: bool) -> pd.D
         if len(raw.columns) == 0:  # e.g. JSON `[]`: missing-column reports would only be noise
             raise ContractError(problems)
     positions = _match_columns(raw, config, problems)
+    if len(raw.columns) and not positions:  # text, or a table whose header is elsewhere
+        headers = [str(c) for c in raw.columns]
+        shown = ", ".join(headers[:3]) + (", ..." if len(headers) > 3 else "")
+        names = [c.name for c in config.columns if c.required_for(labelled)]
+        problems.insert(0, Problem(None, None, shown, (
+            f"a header naming the contract's columns ({', '.join(names[:3])}, ...): none "
+            "of the columns read is one of them. Is it the right file (or sheet: --sheet NAME), "
+            "with its header on the first line? Text that is not JSON is read as CSV")))
     misspelt = _misspelt_columns(raw, config, positions)
     for column in config.columns:
         if column.name in misspelt:

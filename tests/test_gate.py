@@ -81,3 +81,41 @@ def test_a_champion_without_skill_is_rarely_kept_back_as_worse_than_chance() -> 
     at_90 = np.mean([m["roc_auc"]["high"] < 0.5 for m in months])
     at_99 = np.mean([m["roc_auc_99"]["high"] < 0.5 for m in months])
     assert 0.02 < at_90 < 0.09 and at_99 < 0.012
+
+
+def test_a_reversed_month_is_caught_by_its_ranking_and_its_count_together() -> None:
+    """The walk-through's month: 40 proposals whose outcomes were flipped, a champion of
+    modest skill. Its 99% AUC interval reaches above 0.5, but the count of real impacts
+    (33 where about 4 were expected) is far outside what the champion allows: kept."""
+    rng = np.random.default_rng(3)
+    p = np.clip(rng.beta(1.2, 9.0, 40), 0.01, 0.9)
+    truth = np.zeros(40)
+    truth[np.argsort(-p)[[0, 2, 5, 9, 14, 22, 30]]] = 1  # 7 impacts, ranked with some skill
+    backwards = 1.0 - truth
+    w = np.ones(40)
+    champion = with_chance_check(evaluate(backwards, p, bootstrap=200, seed=0), backwards, w, p)
+    assert champion["roc_auc_99"]["high"] >= 0.5 and champion["roc_auc"]["high"] < 0.5
+    count = champion["impact_count"]
+    assert count["value"] == 33 and count["high"] < 15
+    decision = decide(champion, champion, GateSettings(log_loss_tolerance=10.0))
+    assert not decision.passed and "holds 33 real impacts where the champion's" in decision.reason
+    right = with_chance_check(evaluate(truth, p, bootstrap=200, seed=0), truth, w, p)
+    assert right["impact_count"]["low"] <= 7 <= right["impact_count"]["high"]
+    assert decide(right, right, GateSettings(log_loss_tolerance=10.0)).passed
+
+
+def test_the_count_rule_hardly_ever_keeps_back_a_calibrated_champion_without_skill() -> None:
+    """Random but calibrated scores (each outcome drawn from its probability, then scores
+    shuffled): the 90% AUC interval falls below 0.5 in about 5% of months, the count
+    outside its 99.9% range in about 0.1%: together in well under 1%."""
+    rng = np.random.default_rng(1)
+    kept = 0
+    for _ in range(1000):
+        p = np.clip(rng.beta(1.5, 10.0, 40), 0.01, 0.9)
+        y = (rng.random(40) < p).astype(float)
+        if 0 < y.sum() < 40:
+            shuffled = rng.permutation(p)
+            m = with_chance_check(evaluate(y, shuffled, bootstrap=0, seed=0), y, np.ones(40),
+                                  shuffled)
+            kept += not decide(m, m, GateSettings(log_loss_tolerance=10.0)).passed
+    assert kept <= 5

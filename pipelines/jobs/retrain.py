@@ -231,7 +231,7 @@ def _gate_metrics(y: np.ndarray, p: np.ndarray, w: np.ndarray, config: Config,
     """The gate's metrics of probabilities `p` for outcomes `y`, weighted by `w`."""
     m = config.model
     return with_chance_check(
-        evaluate(y, p, w, k=m.precision_at_k, bootstrap=m.bootstrap_samples, seed=seed), y, w)
+        evaluate(y, p, w, k=m.precision_at_k, bootstrap=m.bootstrap_samples, seed=seed), y, w, p)
 
 
 @dataclass(frozen=True)

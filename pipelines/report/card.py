@@ -12,6 +12,14 @@ from model.scorer import BAYES
 from model.wording import provisional_advice
 from pipelines.documents import BeliefRecord, Interval, TrainingRecord
 
+METRIC_WORDS = {"log_loss": "log loss", "roc_auc": "ROC AUC", "pr_auc": "PR AUC",
+                "brier": "Brier score", "ece": "calibration error", "impact_count": "real impacts"}
+
+
+def metric_words(name: str) -> str:
+    """A metric as people read it: 'roc_auc' -> 'ROC AUC', 'precision_at_5' -> 'precision at 5'."""
+    return METRIC_WORDS.get(name, name.replace("_", " "))
+
 
 def _interval(metric: Interval) -> str:
     return f"{metric['value']:.3f} (90% interval {metric['low']:.3f} to {metric['high']:.3f})"
@@ -19,7 +27,7 @@ def _interval(metric: Interval) -> str:
 
 def _metrics_table(metrics: dict[str, Interval]) -> list[str]:
     lines = ["| metric | value |", "|---|---|"]
-    lines += [f"| {name} | {_interval(m)} |" for name, m in metrics.items()]
+    lines += [f"| {metric_words(name)} | {_interval(m)} |" for name, m in metrics.items()]
     return lines
 
 

@@ -27,6 +27,7 @@ from pipelines.report.batch import model_name, periods_text
 from pipelines.report.card import (
     BELIEFS_EXPLAINED,
     belief_rows,
+    metric_words,
     model_card,
     no_pairs_text,
     pair_headers,
@@ -226,6 +227,9 @@ def _backtest(bundle: Bundle) -> str:
             "trained only on the periods before it.</p>" + body + "</section>")
 
 
+REPEATED_METRICS = {"roc_auc_99"}  # the ROC AUC again, with the gate's chance interval
+
+
 def _cell(value: Any) -> str:
     """One field of a gate record; metric maps ({name: {value, low, high}}) shown as 'name value'."""
     if isinstance(value, bool):
@@ -233,7 +237,9 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return number(value, 4)
     if isinstance(value, dict) and all(isinstance(v, dict) and "value" in v for v in value.values()):
-        return "<br>".join(f"{esc(k)} {number(v['value'], 4)}" for k, v in value.items())
+        return "<br>".join(f"{esc(metric_words(k))} "
+                           f"{number(v['value'], 0 if k == 'impact_count' else 4)}"
+                           for k, v in value.items() if k not in REPEATED_METRICS)
     if isinstance(value, dict | list):
         return f"<code>{esc(json.dumps(value, default=str))}</code>"
     return esc(value)
