@@ -16,3 +16,8 @@ class OutputUnwritable(Exception):
 class ReaderGone(Exception):
     """The reader of standard output stopped early (`| head`): not an OSError, so that the
     command-line framework does not turn it into status 1 on its own (exit status 0)."""
+
+
+class NothingNew(Exception):
+    """`retrain` found the store exactly as the champion learned it, under the same
+    configuration: nothing is trained or registered (exit status 0)."""

@@ -240,12 +240,34 @@ def test_a_period_stored_in_part_is_refused_like_a_missing_one(
 def test_a_store_of_one_period_promotes_without_a_comparison_it_cannot_make(
         tmp_path: Path, split: tuple[Path, Path]) -> None:
     """With nothing stored before the newest period, no model can be retrained without it:
-    the gate says so instead of failing on an empty history."""
+    the gate says so instead of failing on an empty history. (The team changed its
+    configuration after the first month: with the same one, nothing would be retrained.)"""
     config, text = _fast_config(tmp_path, log_loss_tolerance=-1.0)
     workspace = _first_champion(tmp_path, config, text, split[1])  # 2025-12 alone
+    config, text = _fast_config(tmp_path, log_loss_tolerance=-0.5)
     outcome = run_retrain(workspace, config, text, None)
     assert outcome.promoted and outcome.decision.reason.startswith(
         "no comparison: before 2025-12 the store holds 0 proposals, 0 with real impact")
     assert outcome.drift["features"] == [] and outcome.drift["warnings"] == []
     tags = _client(workspace).get_model_version("partnerscore", "2").tags
     assert tags["gate.passed"] == "true" and "no comparison" in tags["gate.reason"]
+
+
+def test_retraining_on_the_store_the_champion_learned_registers_nothing(
+        tmp_path: Path, split: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:
+    """Run twice with nothing new, `retrain` would register the champion again and push the
+    real previous champion out of @previous: it says there is nothing new, exit 0."""
+    from pipelines.cli.app import main
+    from pipelines.errors import NothingNew
+
+    config, text = _fast_config(tmp_path, log_loss_tolerance=1.0)
+    workspace = _first_champion(tmp_path, config, text, split[0])
+    assert run_retrain(workspace, config, text, split[1]).promoted  # version 2, 2025-12 new
+    for again in (None, split[1]):  # no file, or the same period's file again
+        with pytest.raises(NothingNew, match="version 2 learned the labelled store as it is"):
+            run_retrain(workspace, config, text, again)
+    main(["--workspace", str(workspace.root), "--config", str(tmp_path / "fast.yaml"), "retrain"])
+    assert "Nothing new since the champion" in " ".join(capsys.readouterr().out.split())
+    assert _aliases(workspace) == {"champion": "2", "previous": "1"}
+    config, text = _fast_config(tmp_path, log_loss_tolerance=0.5)  # a new configuration
+    assert run_retrain(workspace, config, text, None).challenger == "3"

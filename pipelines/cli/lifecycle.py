@@ -65,11 +65,16 @@ def retrain(workspace: Workspace, config: Config, config_text: str, file: Path |
             period: str | None, seed: int) -> int:
     """`partnerscore retrain`; returns the exit status (4 when the gate keeps the champion)."""
     from pipelines.cli.progress import training_progress
+    from pipelines.errors import NothingNew
     from pipelines.jobs.retrain import GATE_FAILED, run_retrain
 
-    with training_progress() as progress:
-        outcome = run_retrain(workspace, config, config_text, file, period=period, seed=seed,
-                              progress=progress)
+    try:
+        with training_progress() as progress:
+            outcome = run_retrain(workspace, config, config_text, file, period=period,
+                                  seed=seed, progress=progress)
+    except NothingNew as nothing:
+        out.print(str(nothing), markup=False)
+        return 0
     status = 0 if outcome.promoted else GATE_FAILED
     try:
         _show_retrain(outcome, config)

@@ -226,6 +226,30 @@ def refuse_if_store_lacks(champion: TrainingRecord, version: str, stored: dict[s
         "by hand (partnerscore promote VERSION). Nothing was stored or trained")
 
 
+def refuse_if_nothing_new(champion: TrainingRecord, version: str, proposals: pd.DataFrame,
+                          config: Config) -> None:
+    """Stop before training when the store holds exactly the rows the champion learned and
+    the configuration is the one it was trained with: a challenger would be the champion
+    again, registered twice, and would push the real previous champion out of @previous.
+
+    Raises:
+        NothingNew: saying so and what to do instead.
+    """
+    from pipelines.errors import NothingNew
+    from pipelines.jobs.train import data_digest
+
+    if (champion.config_digest != config.digest
+            or champion.data_digest != data_digest(proposals, config)):
+        return
+    periods = champion.periods
+    span = periods[0] if len(periods) == 1 else f"{periods[0]} to {periods[-1]}"
+    raise NothingNew(
+        f"Nothing new since the champion: version {version} learned the labelled store as it "
+        f"is ({len(proposals)} proposals, {span}) with this configuration, so nothing was "
+        "trained or registered. Store a new period's outcomes first: partnerscore retrain "
+        "FILE --period YYYY-MM (or partnerscore ingest FILE, then retrain).")
+
+
 def _gate_metrics(y: np.ndarray, p: np.ndarray, w: np.ndarray, config: Config,
                   seed: int) -> dict[str, Any]:
     """The gate's metrics of probabilities `p` for outcomes `y`, weighted by `w`."""
@@ -388,6 +412,8 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
 
             raise ContractError([Problem(None, None, "", "labelled outcomes in the store: "
                                          "pass FILE or run partnerscore ingest first")])
+        if champion is not None:
+            refuse_if_nothing_new(champion.training, str(champion_before), proposals, config)
         start_workers(proposals, config)
         drift = drift_report(proposals, proposals[config.role("period")], config.role("label"),
                              config.features, seed=seed)
