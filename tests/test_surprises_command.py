@@ -342,12 +342,33 @@ def test_retrain_lists_strong_cells_briefly(config: Config) -> None:
     signals = find_weak_signals(history(planted=True), config, "store", seed=0)
     lines = retrain_lines(signals)
     assert lines[0].startswith("Weak signals this period (") and len(lines) <= 6
-    assert lines[1].startswith("  STRONG: Video games × Technical integration")
+    assert lines[1].startswith("  STRONG, better than expected: Video games × Technical "
+                               "integration")
     quiet = retrain_lines(find_weak_signals(history(planted=False), config, "store", seed=0))
     assert all("STRONG" not in line for line in quiet)
     refused = WeakSignals(None, "store", 40, False, config.surprises, refused="too few")
     assert retrain_lines(refused) == ["Weak signals this period: none computed (too few)"]
     assert retrain_lines(None) == []
+
+
+def test_a_cell_is_watched_only_when_rare_among_the_tested_and_on_its_own(config: Config) -> None:
+    """With one cell tested, any cell is within one of chance: it is watched only when its
+    own chance of looking this strong is small too, and its direction is said."""
+    from model.surprises import Cell, SurpriseReport
+
+    def cell(evidence: float, observed: float, strong: bool = False) -> Cell:
+        return Cell(features=("partner_sector", "partnership_type"), values=("media", "event"),
+                    rows=12, observed=observed, expected=1.3, ratio=observed / 1.3,
+                    interval=(0.2, 3.0), evidence=evidence, expected_by_chance=1.0,
+                    strong=strong)
+
+    lone = cell(0.2, 1.0)  # 1 where 1.3 were expected: 'about 1 cell by chance among 1'
+    rare = cell(1.5, 0.0)  # none where 1.3 were expected: own chance about 3%
+    signals = WeakSignals(SurpriseReport(cells=(), worse=(lone, rare), tested=2), "store", 40,
+                          False, config.surprises)
+    assert signals.watched() == (rare,)
+    lines = retrain_lines(signals)
+    assert lines[1].startswith("  watch, worse than expected: Media × Event") and len(lines) == 2
 
 
 JUNK = st.one_of(

@@ -14,7 +14,7 @@ from model.config import Config
 from model.surprises import Cell
 from model.validation import ContractError
 from pipelines.cli.console import out
-from pipelines.jobs.surprises import WeakSignals
+from pipelines.jobs.surprises import OWN_CHANCE, WeakSignals
 from pipelines.report.weak_signals import (
     SHOWN_BETTER,
     SHOWN_WORSE,
@@ -68,10 +68,12 @@ def retrain_lines(signals: WeakSignals | None) -> list[str]:
         return [f"{head}: none computed ({signals.refused})"]
     tested, watched = signals.report.tested, signals.watched()
     lines = [f"{head} ({tested} cells tested over the store; details: partnerscore surprises):"]
-    lines += [f"  {'STRONG' if c.strong else 'watch'}: {cell_sentence(c, signals)}"
-              for c in watched[:RETRAIN_SHOWN]]
+    lines += [f"  {'STRONG' if c.strong else 'watch'}, "
+              f"{'better' if c.observed >= c.expected else 'worse'} than expected: "
+              f"{cell_sentence(c, signals)}" for c in watched[:RETRAIN_SHOWN]]
     if not watched:
-        lines.append(f"  none: no cell is rarer than about once by chance among {tested} tested")
+        lines.append(f"  none: no cell is rarer than about once by chance among {tested} tested "
+                     f"and below {OWN_CHANCE:.0%} on its own")
     return lines
 
 

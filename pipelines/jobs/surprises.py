@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +34,11 @@ from model.validation import ContractError
 from pipelines.settings import Workspace
 
 # A cell this rare by chance (about once per history of tested cells) is worth watching
-# even when it is not strong: strong calls are few on a few hundred rows.
+# even when it is not strong: strong calls are few on a few hundred rows. Among few tested
+# cells that count says little (with one cell, any cell reaches it), so a cell watched is
+# also one whose own chance of looking this strong is at most OWN_CHANCE.
 WORTH_WATCHING = 1.0
+OWN_CHANCE = 0.05
 KEPT_FORMAT = "partnerscore-weak-signals/1"
 _Signals = TypeVar("_Signals", "WeakSignals", "WeakSignals | None")
 
@@ -62,7 +66,9 @@ class WeakSignals:
         if self.report is None:
             return ()
         cells = sorted((*self.report.cells, *self.report.worse), key=lambda c: -c.evidence)
-        return tuple(c for c in cells if c.strong or c.expected_by_chance <= WORTH_WATCHING)
+        own = -math.log10(OWN_CHANCE)  # evidence is -log10 of the cell's own chance
+        return tuple(c for c in cells if c.strong or (
+            c.expected_by_chance <= WORTH_WATCHING and c.evidence >= own))
 
 
 def _kept_document(signals: WeakSignals, key: str) -> dict[str, Any]:
