@@ -479,6 +479,23 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(argv: list[str],
     assert b"error" not in err.lower() and b"Traceback" not in err
 
 
+@pytest.mark.parametrize(("argv", "status"), [
+    (["validate", str(Path(__file__).resolve().parent / "corpus" / "bad_values.jsonl")], 2),
+    (["models", "--card", "99"], 2),
+    (["predict", "/nonexistent/proposals.csv"], 3),
+], ids=["bad-file", "unknown-version", "no-champion"])
+def test_a_failure_keeps_its_status_when_the_reader_of_errors_stops_early(
+        argv: list[str], status: int, tmp_path: Path) -> None:
+    """`partnerscore ... 2>&1 >/dev/null | head -1`: the failure's status, not 1 (a defect)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "--workspace", str(tmp_path / "ws"), *argv],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "80"})
+    assert process.stderr is not None
+    process.stderr.close()  # before the command writes its first line
+    assert process.wait(timeout=300) == status
+
+
 def test_validate_summarises_in_words_or_as_json(tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     import json

@@ -307,6 +307,10 @@ def test_without_a_store_exploration_is_uniform_and_logged_so(trained: Trained,
     shutil.copytree(trained.workspace.root, root)
     workspace = Workspace.resolve(root)
     config = _config_file(tmp_path, {"directed_share": 0.7})
+    status, text = _run(["--workspace", str(root), "decide", str(SAMPLE / "new_proposals.csv"),
+                         "--capacity", "3", "--explore-rate", "0.4", "--config", str(config)])
+    assert status == 0 and "exploration 40%, uniform)" in text and "directed" not in text.split(
+        "No labelled store")[0], text
     taken = _logged(workspace, ["--capacity", "3", "--explore-rate", "0.4", "--seed", "2"],
                     config)
     assert all(d.cell is None for d in taken) and {d.drawn for d in taken} <= {RANK, UNIFORM, None}

@@ -23,8 +23,9 @@ from pipelines.report.card import no_pairs_text, pair_headers, pair_rows
 # copy it, nor find it with grep): there, messages are printed on one line, and error
 # tables are 150 wide unless COLUMNS says otherwise.
 class _Output(Console):
-    """Standard output: a reader that stops early (`| head`) ends the command quietly with
-    status 0 (`pipelines.cli.exits`), not with rich's status 1, read as a defect."""
+    """Standard output or error: a reader that stops early (`| head`) ends the command
+    quietly with status 0, or with its failure's own status (`pipelines.cli.exits`), not
+    with rich's status 1, read as a defect."""
 
     def on_broken_pipe(self) -> None:
         self.quiet = True
@@ -46,7 +47,7 @@ def write_stdout(data: bytes | str) -> None:
 
 
 out = _Output(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 150)
-err = Console(stderr=True, highlight=False, soft_wrap=not sys.stderr.isatty(),
+err = _Output(stderr=True, highlight=False, soft_wrap=not sys.stderr.isatty(),
               width=None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 150)
 
 

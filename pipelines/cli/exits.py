@@ -7,6 +7,7 @@ defect, reported as "unexpected error" with status 1.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from typing import Any
@@ -58,8 +59,21 @@ def _usage_errors() -> tuple[type[BaseException], ...]:
 def _fail(status: int, message: str) -> None:
     from pipelines.cli.console import err
 
-    err.print(message, markup=False)
+    _tell(lambda: err.print(message, markup=False))
     raise SystemExit(status)
+
+
+def _tell(show: Callable[[], None]) -> None:
+    """Show a failure on standard error; a reader gone from it (`2>&1 | head -1`) changes
+    nothing: the status is the failure's own."""
+    import sys
+
+    try:
+        show()
+        sys.stderr.flush()
+    except (BrokenPipeError, ReaderGone):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stderr.fileno())
 
 
 def _show_usage_error(exc: BaseException) -> None:
@@ -119,7 +133,7 @@ def run(app: typer.Typer, argv: list[str] | None) -> None:
     except ContractError as exc:
         from pipelines.cli.console import contract_report
 
-        contract_report(exc)
+        _tell(functools.partial(contract_report, exc))
         raise SystemExit(BAD_INPUT) from None
     except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None

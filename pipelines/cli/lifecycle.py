@@ -95,8 +95,9 @@ def _show_retrain(outcome: RetrainOutcome, config: Config) -> None:
     if drift["features"]:
         out.print(f"Drift of {drift['newest_period']} against earlier periods (LARGE: past the "
                   f"rule of thumb and past what {drift['chance_level']:.0%} of random re-splits "
-                  f"of these rows reach, so about {drift['expected_by_chance']:.2g} of these "
-                  f"{len(drift['features'])} features by chance alone):")
+                  f"of these rows reach; chance alone would mark about "
+                  f"{drift['expected_by_chance']:.2g} of these {len(drift['features'])} "
+                  "features LARGE):")
     else:
         out.print(f"Drift: no period before {drift['newest_period']} to compare it with.")
     for row in drift["features"]:
@@ -194,8 +195,10 @@ def decide(workspace: Workspace, config: Config, file: str, *, capacity: int,
     outcome = run_decide(workspace, file, capacity=capacity, explore_rate=explore_rate, seed=seed,
                          model=model, tracking=config.tracking, config=config, again=again)
     share = outcome.decisions[0].directed_share if outcome.decisions else 0.0
+    directed = (f"{share:.0%} of it directed" if share and outcome.directed is not None
+                and outcome.directed.cells else "uniform")
     table = Table(title=f"Decisions (capacity {capacity}, exploration {explore_rate:.0%}, "
-                        f"{share:.0%} of it directed)", title_justify="left")
+                        f"{directed})", title_justify="left")
     for column in ("rank", "proposal", "impact", "decision", "drawn", "propensity", "cell"):
         table.add_column(column)
     for d in sorted(outcome.decisions, key=lambda d: d.rank):

@@ -37,7 +37,7 @@ def periods_text(periods: list[str]) -> str:
 
 def _grades(bundle: Bundle) -> str:
     grades = bundle.config.scoring.grades
-    parts = [f"{name} from {percent(low)}" for name, low in grades[:-1]]
+    parts = [f"{name} from {100 * low:g}%" for name, low in grades[:-1]]  # cut-offs as set
     return "Grades: " + ", ".join(parts) + f", {grades[-1][0]} below."
 
 
@@ -137,7 +137,8 @@ def _interval_text(interval: tuple[float, float] | None) -> str:
 def _interval_words(record: ScoredProposal) -> str:
     if record.impact_interval is None:
         return "(no interval: this model gives none)"
-    return f"(likely between {_interval_text(record.impact_interval)})"
+    low, high = record.impact_interval
+    return f"(likely between {percent(low)} and {percent(high)})"
 
 
 def _waterfall(record: ScoredProposal, base: float) -> str:

@@ -40,6 +40,12 @@ def chance_words(expected_by_chance: float) -> str:
     return f"about {shown}"
 
 
+def chance_cells(expected_by_chance: float) -> str:
+    """'about 1 cell', 'about 0.76 cells', 'fewer than 0.01 cells'."""
+    words = chance_words(expected_by_chance)
+    return f"{words} cell{'' if words == 'about 1' else 's'}"
+
+
 def cell_sentence(cell: Cell, signals: WeakSignals) -> str:
     """One cell in words, its chance among every cell tested included."""
     tested, level = signals.report.tested if signals.report else 0, signals.settings.interval
@@ -51,7 +57,7 @@ def cell_sentence(cell: Cell, signals: WeakSignals) -> str:
                   f"{cell.expected:.1f} were expected")
     low, high = cell.interval
     return (f"{pair_words(cell)}: {counts} ({cell.ratio:.1f}×, {level:.0%} interval "
-            f"{low:.1f}–{high:.1f}); {chance_words(cell.expected_by_chance)} cells would "
+            f"{low:.1f}–{high:.1f}); {chance_cells(cell.expected_by_chance)} would "
             f"look this strong by chance among {tested} tested")
 
 
@@ -117,7 +123,7 @@ def cell_evidence(signals: WeakSignals | None) -> dict[tuple[tuple[str, ...], tu
         return {}
     report = signals.report
     return {(tuple(c.features), tuple(c.values)):
-            f"{c.ratio:.1f}× expected; {chance_words(c.expected_by_chance)} cells this strong "
+            f"{c.ratio:.1f}× expected; {chance_cells(c.expected_by_chance)} this strong "
             f"by chance{' (strong)' if c.strong else ''}"
             for c in (*report.cells, *report.worse)}
 
