@@ -51,6 +51,27 @@ def test_decision_log_round_trip_and_propensity_fill(tmp_path, config: Config) -
     assert np.isnan(filled["acceptance_propensity"].iloc[2])
 
 
+def test_ingest_says_what_outcomes_say_against_the_log(tmp_path, config: Config) -> None:
+    """Outcomes of proposals the log declined, and propensities other than the logged ones,
+    are stored as given, and said; a file agreeing with the log says nothing."""
+    from dataclasses import replace
+
+    workspace = Workspace(tmp_path / "ws")
+    declined = replace(_decision("b", 0.02), accepted=False)
+    decisions.append(workspace, [_decision("a", 0.25), declined, _decision("c", 0.5)])
+    frame = pd.DataFrame({"proposal_id": ["a", "b", "c", "z"],
+                          "acceptance_propensity": [0.25, np.nan, 1.0, 1.0]})
+    notes = decisions.disagreements(decisions.fill_propensity(frame, workspace, config),
+                                    workspace, config)
+    assert notes == [
+        "1 outcome of this file is of a proposal the decision log declined (b): stored as "
+        "given. Check that the file holds only the proposals the team took on",
+        "1 proposal carries an acceptance_propensity other than the log's (e.g. c: 1 in the "
+        "file, 0.5 logged): the file's is stored"]
+    agreeing = frame.iloc[[0, 3]]
+    assert decisions.disagreements(agreeing, workspace, config) == []
+
+
 def test_psi_is_zero_for_the_same_sample_and_large_for_a_shift() -> None:
     rng = np.random.default_rng(1)
     history = rng.lognormal(3, 1, 2000)

@@ -136,3 +136,15 @@ def test_an_empty_store_says_so_and_how_to_fill_it(tmp_path: Path,
     shown = " ".join(capsys.readouterr().out.split())
     assert "holds no period yet" in shown and "partnerscore ingest FILE" in shown
     assert "┃ period" not in shown and not (tmp_path / "ws").exists()
+
+
+def test_ingest_notes_a_feature_the_file_lacks(tmp_path: Path, config: Config,
+                                               periods: dict[str, Path]) -> None:
+    frame = pd.read_csv(periods["2025-01"]).drop(columns=["partner_headcount"])
+    path = tmp_path / "no-headcount.csv"
+    frame.to_csv(path, index=False)
+    outcome = ingest_file(Workspace(tmp_path / "ws"), config, path)
+    assert outcome.periods == {"2025-01": "stored"}
+    assert outcome.notes == ("the file has no column partner_headcount: every proposal of it "
+                             "counts as not giving it",)
+    assert ingest_file(Workspace(tmp_path / "ws2"), config, periods["2025-01"]).notes == ()

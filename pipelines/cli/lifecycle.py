@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +28,8 @@ def ingest(workspace: Workspace, config: Config, file: Path, *, period: str | No
     outcome = ingest_command(workspace, config, file, period=period, replace=replace, sheet=sheet)
     for p, status in outcome.periods.items():
         out.print(f"{p}: {status}")
+    for note in outcome.notes:
+        out.print(f"Note: {note}.", markup=False)
     if not outcome.changed:
         out.print("Nothing changed: this content is already stored.")
 
@@ -91,6 +94,8 @@ def _show_retrain(outcome: RetrainOutcome, config: Config) -> None:
 
     for p, stored in outcome.ingested.items():
         out.print(f"ingested {p}: {stored}")
+    for note in outcome.ingest_notes:
+        out.print(f"Note: {note}.", markup=False)
     drift = outcome.drift
     if drift["features"]:
         out.print(f"Drift of {drift['newest_period']} against earlier periods (LARGE: past the "
@@ -101,7 +106,11 @@ def _show_retrain(outcome: RetrainOutcome, config: Config) -> None:
     else:
         out.print(f"Drift: no period before {drift['newest_period']} to compare it with.")
     for row in drift["features"]:
-        out.print(f"  {row['label']}: {row['metric']} {row['distance']:.3f}"
+        measured = (f"{row['metric']} {row['distance']:.3f}" if math.isfinite(row["distance"])
+                    else "no values to compare")
+        missing = (f" (missing in {row['missing_newest']:.0%} of the newest period against "
+                   f"{row['missing_history']:.0%} before)" if row.get("missing_shifted") else "")
+        out.print(escape(f"  {row['label']}: {measured}{missing}")
                   + (" [bold yellow]LARGE[/]" if row["large"] else ""))
     impact = drift["impact"]
     out.print(f"  impact rate {impact['newest_rate']:.1%} (90% interval {impact['newest_low']:.1%}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -35,7 +36,17 @@ def ingest_file(workspace: Workspace, config: Config, file: Path, *, period: str
                 replace: bool = False, sheet: str | None = None) -> store.IngestOutcome:
     """Validate `file` and store it; the caller holds the workspace lock."""
     frame = read_labelled(workspace, config, file, period=period, sheet=sheet)
-    return store.ingest(workspace, frame, config, source=str(file), replace=replace)
+    outcome = store.ingest(workspace, frame, config, source=str(file), replace=replace)
+    return dataclasses.replace(outcome, notes=ingest_notes(workspace, config, frame))
+
+
+def ingest_notes(workspace: Workspace, config: Config, frame: pd.DataFrame) -> tuple[str, ...]:
+    """What a user should know about outcomes just stored: features the file lacks (every
+    proposal counts as not giving them) and what it says against the decision log."""
+    absent = [c.name for c in config.features if c.name not in frame.columns]
+    notes = [f"the file has no column {', '.join(absent)}: every proposal of it counts as "
+             "not giving it"] if absent else []
+    return (*notes, *decisions.disagreements(frame, workspace, config))
 
 
 def ingest_command(workspace: Workspace, config: Config, file: Path, *, period: str | None,

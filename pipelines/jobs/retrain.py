@@ -63,6 +63,7 @@ class RetrainOutcome:
     verdict_changes: list[VerdictChange] | None = None  # None: there was no champion
     same_model: str = ""  # the gate could not tell the two apart, and why (else "")
     hindsight: Hindsight | None = None  # the last promotion judged on the newest period
+    ingest_notes: tuple[str, ...] = ()  # what the file ingested first says against the log
 
 
 @dataclass(frozen=True)
@@ -383,7 +384,7 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
                 progress: Progress = NO_PROGRESS) -> RetrainOutcome:
     """Ingest (optional), train a challenger on all stored periods, gate it, promote on pass."""
     from model.training import start_workers
-    from pipelines.jobs.ingest import read_labelled
+    from pipelines.jobs.ingest import ingest_notes, read_labelled
     from pipelines.jobs.train import train_and_register
     from pipelines.report.card import model_card
     from pipelines.storage import store
@@ -405,6 +406,7 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
                                   stored_periods(workspace, frame, config))
         ingested = (store.ingest(workspace, frame, config, source=str(file)).periods
                     if frame is not None else {})
+        notes = ingest_notes(workspace, config, frame) if frame is not None else ()
         proposals = store.read_all(workspace, config)
         key = store_key(workspace, config, seed)  # the store as read, for its weak signals
         if proposals is None:
@@ -457,4 +459,4 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
     signals = weak_signals_if_possible(proposals, config, str(workspace.store), seed=seed)
     keep_weak_signals(workspace, key, signals)
     return RetrainOutcome(outcome.version, champion_before, decision.passed, decision, drift,
-                          ingested, outcome.training, signals, changes, same, hindsight)
+                          ingested, outcome.training, signals, changes, same, hindsight, notes)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from model.config import Config
+from model.wording import plural
 from pipelines.documents import Decision
 from pipelines.settings import Workspace
 
@@ -55,3 +56,36 @@ def fill_propensity(frame: pd.DataFrame, workspace: Workspace, config: Config) -
     logged = out[config.role("id")].map(latest).astype(float)
     out[column] = current.where(current.notna(), logged)
     return out
+
+
+def disagreements(frame: pd.DataFrame, workspace: Workspace, config: Config) -> list[str]:
+    """What labelled outcomes say against the decision log, in words (stored as given):
+    outcomes of proposals the log declined, and propensities other than the logged ones."""
+    latest = {r.proposal_id: r for r in read(workspace)}
+    if not latest:
+        return []
+    ids = frame[config.role("id")].astype(str).tolist()
+    declined = [i for i in ids if i in latest and not latest[i].accepted]
+    notes = []
+    if declined:
+        notes.append(
+            f"{plural(len(declined), 'outcome')} of this file "
+            f"{'is of a proposal' if len(declined) == 1 else 'are of proposals'} the decision "
+            f"log declined ({_some(declined)}): stored as given. Check that the file holds only the "
+            "proposals the team took on")
+    column = config.roles.get("propensity")
+    if column is not None and column in frame:
+        given = frame[column].astype(float).tolist()
+        differ = [(i, g, latest[i].propensity) for i, g in zip(ids, given, strict=True)
+                  if i in latest and np.isfinite(g) and abs(g - latest[i].propensity) > 1e-6]
+        if differ:
+            i, g, logged = differ[0]
+            notes.append(
+                f"{plural(len(differ), 'proposal')} "
+                f"{'carries' if len(differ) == 1 else 'carry'} an {column} other than the log's "
+                f"(e.g. {i}: {g:g} in the file, {logged:.3g} logged): the file's is stored")
+    return notes
+
+
+def _some(ids: list[str], shown: int = 3) -> str:
+    return ", ".join(ids[:shown]) + (f" and {len(ids) - shown} more" if len(ids) > shown else "")

@@ -37,6 +37,7 @@ class IngestOutcome:
 
     periods: dict[str, str]
     rows: int
+    notes: tuple[str, ...] = ()  # what the file says against the log, columns it lacks
 
     @property
     def changed(self) -> bool:
