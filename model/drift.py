@@ -188,9 +188,16 @@ def _warning(row: dict[str, Any]) -> str:
 
 
 def drift_report(proposals: pd.DataFrame, periods: pd.Series, label: str,
-                 features: tuple[Column, ...], seed: int = 0) -> dict[str, Any]:
+                 features: tuple[Column, ...], seed: int = 0,
+                 propensities: pd.Series | None = None) -> dict[str, Any]:
     """Compare the newest period with all earlier ones (nothing to compare without any);
-    `seed` seeds the random re-splits that measure chance."""
+    `seed` seeds the random re-splits that measure chance.
+
+    With acceptance `propensities` below 1 (proposals accepted by `decide`, the others
+    without outcomes), impact rates are weighted by 1 / propensity, as if every proposal
+    had been accepted: the accepted, top-ranked ones alone do better than a whole month.
+    Features are compared on the rows as stored, and the report says when a period holds
+    accepted proposals only (`selected`), where a shift can be the selection's."""
     newest_period = str(periods.max())
     newest = (periods == newest_period).to_numpy()
     rows = []
@@ -199,16 +206,29 @@ def drift_report(proposals: pd.DataFrame, periods: pd.Series, label: str,
         rows = [feature_drift(c, proposals.loc[~newest, c.name], proposals.loc[newest, c.name],
                               splits) for c in features if c.name in proposals]
     y = proposals[label].to_numpy(float)
-    low, high = proportion_score_interval(float(y[newest].mean()), int(newest.sum()), 0.9)
-    history_rate = float(y[~newest].mean()) if (~newest).any() else float("nan")
-    impact = {"newest_rate": float(y[newest].mean()), "newest_low": low, "newest_high": high,
-              "history_rate": history_rate,
+    p = (np.ones(len(y)) if propensities is None
+         else np.clip(propensities.to_numpy(float, na_value=1.0), 1e-6, 1.0))
+    w = 1.0 / p
+    selected = bool((p[newest] < 1.0).any())
+    rate = float(w[newest] @ y[newest] / w[newest].sum())
+    rows_equivalent = max(1, round(float(w[newest].sum() ** 2 / (w[newest] ** 2).sum())))
+    low, high = proportion_score_interval(rate, rows_equivalent, 0.9)
+    history_rate = (float(w[~newest] @ y[~newest] / w[~newest].sum()) if (~newest).any()
+                    else float("nan"))
+    impact = {"newest_rate": rate, "newest_low": low, "newest_high": high,
+              "history_rate": history_rate, "weighted": bool((p < 1.0).any()),
               "shifted": bool(np.isfinite(history_rate) and not low <= history_rate <= high)}
     warnings = [_warning(r) for r in rows if r["large"]]
+    if selected and warnings:
+        warnings.append(f"{newest_period} holds only the proposals accepted (acceptance "
+                        "propensities below 1): a feature's shift can be the selection's, "
+                        "not the proposals'")
     if impact["shifted"]:
-        warnings.append(f"impact rate {impact['newest_rate']:.1%} in {newest_period} is outside "
-                        f"its 90% interval around the history's {history_rate:.1%}")
+        weighted = " (weighted by 1 / acceptance propensity)" if impact["weighted"] else ""
+        warnings.append(f"impact rate {impact['newest_rate']:.1%}{weighted} in {newest_period} "
+                        f"is outside its 90% interval around the history's {history_rate:.1%}")
     return {"newest_period": newest_period, "features": rows, "impact": impact,
+            "selected": selected,
             "warnings": warnings, "chance_level": CHANCE_LEVEL,
             # one test per feature, and one more on the missing share where values are missing
             "expected_by_chance": CHANCE_LEVEL * sum(

@@ -93,6 +93,28 @@ def test_drift_report_flags_a_constructed_shift(history: pd.DataFrame, config: C
     assert any("Expected reach" in w for w in report["warnings"])
 
 
+def test_a_month_of_accepted_proposals_is_weighted_before_its_impact_rate_is_judged(
+        history: pd.DataFrame, config: Config) -> None:
+    """After `decide`, the newest period holds the top-ranked proposals accepted (propensity
+    1) and a few explored (small propensities): unweighted, its rate looks like a shift;
+    weighted as if every proposal had been accepted, it is within chance of the history."""
+    frame = history[history["trial_period"] < "2025-12"].copy()
+    frame["acceptance_propensity"] = 1.0
+    newest = history[history["trial_period"] == "2025-12"].head(10).copy()
+    newest["real_impact"] = [True] * 5 + [False] * 5
+    newest["acceptance_propensity"] = [1.0] * 8 + [0.05, 0.05]
+    both = pd.concat([frame, newest], ignore_index=True)
+    plain = drift_report(both, both["trial_period"], "real_impact", config.features)
+    assert plain["impact"]["newest_rate"] == 0.5 and plain["impact"]["shifted"]
+    report = drift_report(both, both["trial_period"], "real_impact", config.features,
+                          propensities=both["acceptance_propensity"])
+    impact = report["impact"]
+    assert impact["weighted"] and report["selected"]
+    assert impact["newest_rate"] == pytest.approx(5 / 48)
+    assert not impact["shifted"] and not any("impact rate" in w for w in report["warnings"])
+    assert not plain["selected"] and not plain["impact"]["weighted"]
+
+
 def test_wilson_interval_contains_the_rate() -> None:
     low, high = proportion_score_interval(3 / 28, 28, 0.9)
     assert low < 3 / 28 < high and low >= 0 and high <= 1

@@ -113,8 +113,10 @@ def _show_retrain(outcome: RetrainOutcome, config: Config) -> None:
         out.print(escape(f"  {row['label']}: {measured}{missing}")
                   + (" [bold yellow]LARGE[/]" if row["large"] else ""))
     impact = drift["impact"]
-    out.print(f"  impact rate {impact['newest_rate']:.1%} (90% interval {impact['newest_low']:.1%}"
-              f" to {impact['newest_high']:.1%}); history {impact['history_rate']:.1%}")
+    weighted = " weighted by 1 / acceptance propensity," if impact.get("weighted") else ""
+    out.print(f"  impact rate{weighted} {impact['newest_rate']:.1%} (90% interval "
+              f"{impact['newest_low']:.1%} to {impact['newest_high']:.1%}); history "
+              f"{impact['history_rate']:.1%}")
     for warning in drift["warnings"]:
         out.print(f"[bold yellow]WARNING: {warning}[/]")
     decision = outcome.decision

@@ -418,7 +418,8 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
             refuse_if_nothing_new(champion.training, str(champion_before), proposals, config)
         start_workers(proposals, config)
         drift = drift_report(proposals, proposals[config.role("period")], config.role("label"),
-                             config.features, seed=seed)
+                             config.features, seed=seed,
+                             propensities=proposals.get(config.roles.get("propensity", "")))
         outcome = train_and_register(gateway, config, config_text, proposals,
                                      str(workspace.store), seed=seed, progress=progress)
         changes: list[VerdictChange] | None = None
