@@ -93,11 +93,12 @@ def test_drift_report_flags_a_constructed_shift(history: pd.DataFrame, config: C
     assert any("Expected reach" in w for w in report["warnings"])
 
 
-def test_a_month_of_accepted_proposals_is_weighted_before_its_impact_rate_is_judged(
+def test_a_month_of_accepted_proposals_is_weighted_and_its_rate_not_judged(
         history: pd.DataFrame, config: Config) -> None:
     """After `decide`, the newest period holds the top-ranked proposals accepted (propensity
-    1) and a few explored (small propensities): unweighted, its rate looks like a shift;
-    weighted as if every proposal had been accepted, it is within chance of the history."""
+    1) and a few explored (small propensities): unweighted, its rate looks like a shift.
+    It is weighted as if every proposal had been accepted, and not judged against the
+    history (one explored success weighted 20 would look like a shift too)."""
     frame = history[history["trial_period"] < "2025-12"].copy()
     frame["acceptance_propensity"] = 1.0
     newest = history[history["trial_period"] == "2025-12"].head(10).copy()
@@ -113,6 +114,12 @@ def test_a_month_of_accepted_proposals_is_weighted_before_its_impact_rate_is_jud
     assert impact["newest_rate"] == pytest.approx(5 / 48)
     assert not impact["shifted"] and not any("impact rate" in w for w in report["warnings"])
     assert not plain["selected"] and not plain["impact"]["weighted"]
+    newest["real_impact"] = [False] * 9 + [True]  # one explored success: weighted 20 / 48
+    both = pd.concat([frame, newest], ignore_index=True)
+    lucky = drift_report(both, both["trial_period"], "real_impact", config.features,
+                         propensities=both["acceptance_propensity"])
+    assert lucky["impact"]["newest_rate"] == pytest.approx(20 / 48)
+    assert not lucky["impact"]["shifted"]
 
 
 def test_wilson_interval_contains_the_rate() -> None:

@@ -271,3 +271,26 @@ def test_retraining_on_the_store_the_champion_learned_registers_nothing(
     assert _aliases(workspace) == {"champion": "2", "previous": "1"}
     config, text = _fast_config(tmp_path, log_loss_tolerance=0.5)  # a new configuration
     assert run_retrain(workspace, config, text, None).challenger == "3"
+
+
+def test_the_look_back_noise_is_the_standard_error_of_the_paired_difference() -> None:
+    """The per-proposal log-loss differences of two models on the same proposals: their
+    mean's standard error, as a paired t statistic uses it; weights scale it as they should."""
+    import numpy as np
+
+    from pipelines.jobs.retrain import paired_gap_se
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(30) < 0.3).astype(float)
+    before, after = rng.uniform(0.05, 0.9, 30), rng.uniform(0.05, 0.9, 30)
+
+    def loss(p: np.ndarray) -> np.ndarray:
+        return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+    d = loss(after) - loss(before)
+    assert paired_gap_se(y, before, after, np.ones(30)) == pytest.approx(
+        d.std(ddof=1) / np.sqrt(30))
+    assert paired_gap_se(y, before, after, np.full(30, 4.0)) == pytest.approx(
+        d.std(ddof=1) / np.sqrt(30))  # equal weights change nothing
+    assert paired_gap_se(y, before, before, np.ones(30)) == 0.0
+    assert paired_gap_se(y[:1], before[:1], after[:1], np.ones(1)) == float("inf")

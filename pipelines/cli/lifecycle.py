@@ -114,9 +114,11 @@ def _show_retrain(outcome: RetrainOutcome, config: Config) -> None:
                   + (" [bold yellow]LARGE[/]" if row["large"] else ""))
     impact = drift["impact"]
     weighted = " weighted by 1 / acceptance propensity," if impact.get("weighted") else ""
+    selected = ("; accepted proposals only, so the gate judges their outcomes against the "
+                "champion's probabilities instead") if drift.get("selected") else ""
     out.print(f"  impact rate{weighted} {impact['newest_rate']:.1%} (90% interval "
               f"{impact['newest_low']:.1%} to {impact['newest_high']:.1%}); history "
-              f"{impact['history_rate']:.1%}")
+              f"{impact['history_rate']:.1%}{selected}")
     for warning in drift["warnings"]:
         out.print(f"[bold yellow]WARNING: {warning}[/]")
     decision = outcome.decision

@@ -285,6 +285,24 @@ class Hindsight:
                 "suspect": self.suspect, "text": self.text}
 
 
+# How far the paired gap in log loss must stand from zero, in standard errors of the mean
+# per-proposal difference, before the look-back calls it a harm or a help (one-sided 5%):
+# on a month of a few accepted proposals the gate's tolerance alone sits inside the noise.
+LOOK_BACK_Z = 1.645
+
+
+def paired_gap_se(y: np.ndarray, before: np.ndarray, after: np.ndarray,
+                  w: np.ndarray) -> float:
+    """Standard error of the weighted mean per-proposal log-loss difference (after - before)
+    on the same proposals."""
+    q0, q1 = (np.clip(p, 1e-15, 1 - 1e-15) for p in (before, after))
+    d = -(y * np.log(q1) + (1 - y) * np.log(1 - q1)) + (y * np.log(q0) + (1 - y) * np.log(1 - q0))
+    if len(d) < 2:
+        return float("inf")
+    mean = float(np.average(d, weights=w))
+    return float(np.sqrt(np.sum(w**2 * (d - mean) ** 2) / (len(d) - 1) * len(d)) / w.sum())
+
+
 def look_back(champion: Bundle, proposals: pd.DataFrame, config: Config,
               seed: int) -> Hindsight | None:
     """What the champion's last period did to its scores of the newest period, which it has
@@ -323,8 +341,10 @@ def look_back(champion: Bundle, proposals: pd.DataFrame, config: Config,
                     newest_period: before["log_loss"]["value"]}
     gap, tolerance = (after["log_loss"]["value"] - before["log_loss"]["value"],
                       abs(config.gate.log_loss_tolerance))
+    noise = LOOK_BACK_Z * paired_gap_se(y, model.predict_proba(newest),
+                                        champion.model.predict_proba(newest), w)
     suspect = ""
-    if gap > tolerance:
+    if gap > max(tolerance, noise):
         suspect = max(earlier_loss, key=lambda period: (earlier_loss[period], period))
         verdict = (f"learning them made the scores of {newest_period} worse by more than the "
                    f"gate's tolerance ({tolerance:.4f}), so the outcomes of {last} and "
@@ -332,9 +352,12 @@ def look_back(champion: Bundle, proposals: pd.DataFrame, config: Config,
                    f"with a log loss of {earlier_loss[last]:.4f} and {newest_period} with "
                    f"{earlier_loss[newest_period]:.4f}: check {suspect}'s outcomes first "
                    "(its rows and impact rate: partnerscore store)")
-    elif gap < -tolerance:
+    elif gap < -max(tolerance, noise):
         verdict = (f"learning them improved the scores of {newest_period} by more than the "
-                   f"gate's tolerance ({tolerance:.4f})")
+                   f"gate's tolerance ({tolerance:.4f}) and than chance")
+    elif tolerance < noise < float("inf") and abs(gap) > tolerance:
+        verdict = (f"a change within what chance gives on {len(y)} proposals (±{noise:.4f} in "
+                   f"log loss), too small to tell whether {last}'s outcomes helped or harmed")
     else:
         verdict = f"a change within the gate's tolerance ({tolerance:.4f}) either way"
     rows = int((periods == last).sum())
