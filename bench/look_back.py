@@ -8,8 +8,8 @@ When the gate cannot tell champion and challenger apart (a steady monthly loop),
 looks back (`pipelines.jobs.retrain.look_back`): the champion, which learned the earlier
 periods and then the last one, against the same procedure without the last one, both
 scoring the newest period, which neither has seen. When learning the last period made the
-newest period's log loss worse by more than the gate's tolerance, it says the two periods
-disagree and names the one to check first.
+newest period's log loss worse by more than the gate's tolerance and than chance, it says
+the two periods disagree and names the one to check first.
 
 For each seed and size, simulated accept-everything periods (model/simulate.py) go
 through the contract as the CLI reads them; the champion is the bayes_logistic procedure
@@ -115,19 +115,21 @@ def main() -> None:
     rows = []
     for earlier, per_period in SIZES:
         for how, which in DAMAGE:
-            gaps, right = [], []
+            gaps, right, calls = [], [], []
             for seed in range(1, args.seeds + 1):
                 back = one(config, earlier, per_period, seed, how, which)
                 gaps.append(back.after["log_loss"]["value"] - back.before["log_loss"]["value"])
+                calls.append(back.call)
                 if back.suspect:
                     right.append(back.suspect == (back.learned if which == "last"
                                                   else back.newest))
-            named = sum(g > tolerance for g in gaps) / len(gaps)
-            helped = sum(g < -tolerance for g in gaps) / len(gaps)
+            named = calls.count("harmed") / len(calls)
+            helped = calls.count("helped") / len(calls)
+            unclear = calls.count("unclear") / len(calls)
             points = (f"{sum(right) / len(right):.0%} ({sum(right)}/{len(right)})"
                       if which and right else "-")
             rows.append(f"| {earlier} × {per_period} | {per_period} | {which or '-'} | {how} | "
-                        f"{named:.0%} | {points} | {helped:.0%} | "
+                        f"{named:.0%} | {points} | {helped:.0%} | {unclear:.0%} | "
                         f"{statistics.median(gaps):+.4f} |")
             print(rows[-1], flush=True)
     text = "\n".join([
@@ -140,15 +142,18 @@ def main() -> None:
         "earlier periods and the last one; the look-back compares it with the same procedure "
         "(bayes_logistic) without the last period, both on the newest period (as many "
         "proposals as the last one). *Worse*: learning the last period made the newest "
-        f"period's log loss worse by more than the gate's tolerance ({tolerance:.2f}), so "
+        f"period's log loss worse by more than the gate's tolerance ({tolerance:.2f}) and "
+        "than chance (1.645 standard errors of the paired per-proposal difference), so "
         "retrain says the two periods disagree; *names the damaged one*: among those, the "
-        "period retrain says to check first is the damaged one; *helped*: better by more "
-        "than the tolerance. Whole benchmark: "
+        "period retrain says to check first is the damaged one; *helped*: better by as "
+        "much; *unclear*: past the tolerance either way but within chance, which retrain "
+        "says instead of naming a period. Whole benchmark: "
         f"{(time.perf_counter() - started) / 60:.1f} min on 2 shared cores.",
         "",
         "| earlier periods × proposals | last and newest period | damaged period | "
-        "its outcomes | worse | names the damaged one | helped | median gap in log loss |",
-        "|---|---:|---|---|---:|---:|---:|---:|",
+        "its outcomes | worse | names the damaged one | helped | unclear | "
+        "median gap in log loss |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|",
         *rows,
         "",
     ])

@@ -294,3 +294,33 @@ def test_the_look_back_noise_is_the_standard_error_of_the_paired_difference() ->
         d.std(ddof=1) / np.sqrt(30))  # equal weights change nothing
     assert paired_gap_se(y, before, before, np.ones(30)) == 0.0
     assert paired_gap_se(y[:1], before[:1], after[:1], np.ones(1)) == float("inf")
+
+
+def test_versions_that_learned_a_period_replaced_since_are_named(
+        tmp_path: Path, split: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:
+    """A period replaced with `ingest --replace` after a version learned it: `models` says
+    so, and promoting that version back warns (rollback would bring the old content back)."""
+    import time
+
+    from pipelines.cli.app import main
+
+    config, text = _fast_config(tmp_path, log_loss_tolerance=1.0)
+    workspace = _first_champion(tmp_path, config, text, split[0])
+    assert run_retrain(workspace, config, text, split[1]).promoted  # version 2 learns 2025-12
+    time.sleep(1.1)  # the archive is stamped to the second
+    corrected = pd.read_csv(split[1])
+    corrected.loc[corrected.index[:3], "real_impact"] = ~corrected["real_impact"].iloc[:3]
+    corrected_file = tmp_path / "corrected.csv"
+    corrected.to_csv(corrected_file, index=False)
+    ingest_file(workspace, config, corrected_file, replace=True)
+    argv = ["--workspace", str(workspace.root), "--config", str(tmp_path / "fast.yaml")]
+    capsys.readouterr()
+    main([*argv, "models"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert ("Version 2 learned 2025-12 as stored before it was replaced (ingest --replace)"
+            in shown) and "Version 1 learned" not in shown
+    main([*argv, "rollback"])  # to version 1, which never learned 2025-12
+    assert "as stored before it was replaced" not in capsys.readouterr().out
+    main([*argv, "promote", "2"])
+    assert "Version 2 learned 2025-12 as stored before it was replaced" in " ".join(
+        capsys.readouterr().out.split())

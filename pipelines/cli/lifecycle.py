@@ -166,8 +166,16 @@ def models(workspace: Workspace, config: Config, card: str | None) -> None:
     for column in ("version", "aliases", "periods", "model", "CV AUC [interval]",
                    "CV log loss", "gate"):
         table.add_column(escape(column))  # "[interval]" is no markup
+    from pipelines.storage import store
+
+    stale = []
     for v in gateway.versions(name):
         periods = v.tags.get("periods", "").split(",")
+        replaced = store.replaced_since(workspace, periods, v.created)
+        if replaced:
+            stale.append(f"Version {v.version} learned {', '.join(replaced)} as stored before "
+                         "it was replaced (ingest --replace): promoting or rolling back to it "
+                         "brings that content back into the scores.")
         m, gate = v.metrics, v.gate
         table.add_row(v.version, ", ".join("@" + a for a in v.aliases),
                       f"{periods[0]} to {periods[-1]}" if periods[0] else "",
@@ -177,6 +185,8 @@ def models(workspace: Workspace, config: Config, card: str | None) -> None:
                       f"{m.get('cv_log_loss', float('nan')):.4f}",
                       "" if gate is None else "passed" if gate.passed else "failed")
     out.print(table)
+    for line in stale:
+        out.print(line, markup=False)
 
 
 def promote(workspace: Workspace, config: Config, version: str | None, *, rollback: bool) -> None:
@@ -198,6 +208,23 @@ def promote(workspace: Workspace, config: Config, version: str | None, *, rollba
             before = registry.promote(gateway, workspace, name, version, f"promoted by hand at {now}")
             after = version
     out.print(f"@champion: version {before} -> version {after}; exported to {workspace.champion}")
+    _warn_if_replaced(workspace, config, after)
+
+
+def _warn_if_replaced(workspace: Workspace, config: Config, version: str) -> None:
+    """Say when the new champion learned a period whose stored content was replaced since."""
+    from pipelines.storage import store
+    from pipelines.tracking.gateway import Gateway
+
+    gateway = Gateway.open(workspace, config.tracking, config.model.experiment)
+    for v in gateway.versions(config.model.registered_name):
+        if v.version == str(version):
+            replaced = store.replaced_since(workspace, v.tags.get("periods", "").split(","),
+                                            v.created)
+            if replaced:
+                out.print(f"[bold yellow]Version {version} learned {', '.join(replaced)} as "
+                          "stored before it was replaced (ingest --replace); retrain to learn "
+                          "the store as it is now.[/]")
 
 
 def decide(workspace: Workspace, config: Config, file: str, *, capacity: int,

@@ -277,12 +277,13 @@ class Hindsight:
     earlier_loss: dict[str, float]
     suspect: str
     text: str
+    call: str = ""  # "harmed", "helped", "unclear" (past the tolerance, within chance), "within"
 
     def to_json(self) -> dict[str, Any]:
         """The look-back as gate.json holds it."""
         return {"learned": self.learned, "rows": self.rows, "newest": self.newest,
                 "before": self.before, "after": self.after, "earlier_loss": self.earlier_loss,
-                "suspect": self.suspect, "text": self.text}
+                "suspect": self.suspect, "text": self.text, "call": self.call}
 
 
 # How far the paired gap in log loss must stand from zero, in standard errors of the mean
@@ -343,8 +344,9 @@ def look_back(champion: Bundle, proposals: pd.DataFrame, config: Config,
                       abs(config.gate.log_loss_tolerance))
     noise = LOOK_BACK_Z * paired_gap_se(y, model.predict_proba(newest),
                                         champion.model.predict_proba(newest), w)
-    suspect = ""
+    suspect, call = "", "within"
     if gap > max(tolerance, noise):
+        call = "harmed"
         suspect = max(earlier_loss, key=lambda period: (earlier_loss[period], period))
         verdict = (f"learning them made the scores of {newest_period} worse by more than the "
                    f"gate's tolerance ({tolerance:.4f}), so the outcomes of {last} and "
@@ -353,9 +355,11 @@ def look_back(champion: Bundle, proposals: pd.DataFrame, config: Config,
                    f"{earlier_loss[newest_period]:.4f}: check {suspect}'s outcomes first "
                    "(its rows and impact rate: partnerscore store)")
     elif gap < -max(tolerance, noise):
+        call = "helped"
         verdict = (f"learning them improved the scores of {newest_period} by more than the "
                    f"gate's tolerance ({tolerance:.4f}) and than chance")
     elif tolerance < noise < float("inf") and abs(gap) > tolerance:
+        call = "unclear"
         verdict = (f"a change within what chance gives on {len(y)} proposals (±{noise:.4f} in "
                    f"log loss), too small to tell whether {last}'s outcomes helped or harmed")
     else:
@@ -366,7 +370,7 @@ def look_back(champion: Bundle, proposals: pd.DataFrame, config: Config,
             f"(ROC AUC {after['roc_auc']['value']:.3f}) and its procedure without {last}'s "
             f"{rows} outcomes {before['log_loss']['value']:.4f} "
             f"(ROC AUC {before['roc_auc']['value']:.3f}): {verdict}.")
-    return Hindsight(last, rows, newest_period, before, after, earlier_loss, suspect, text)
+    return Hindsight(last, rows, newest_period, before, after, earlier_loss, suspect, text, call)
 
 
 def _holds(champion: Bundle, proposals: pd.DataFrame, config: Config) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -196,6 +197,18 @@ def listing(workspace: Workspace) -> list[dict[str, Any]]:
     return [{"period": p, "rows": e["rows"], "positives": e["positives"],
              "digest": e["digest"][:16], "ingested_at": e["ingested_at"], "source": e["source"]}
             for p, e in sorted(manifest["periods"].items())]
+
+
+def replaced_since(workspace: Workspace, periods: Sequence[str], since_ms: int) -> list[str]:
+    """The periods among `periods` whose stored content was replaced (`ingest --replace`)
+    after `since_ms` (milliseconds since the epoch: a version's creation): a model created
+    before learned what the store no longer holds."""
+    replaced = set()
+    for entry in read_manifest(workspace).get("archive", []):
+        when = datetime.fromisoformat(entry["archived_at"]).timestamp() * 1000
+        if entry.get("period") in periods and when > since_ms:
+            replaced.add(entry["period"])
+    return sorted(replaced)
 
 
 def stored_file(workspace: Workspace, period: str) -> Path:
