@@ -154,7 +154,10 @@ def flag_text(flags: Sequence[Mapping[str, Any]]) -> str:
     """'novel_category: partner_sector=agritech; missing: partner_committed_fte'."""
     parts = []
     for f in flags:
-        shown = "" if f["value"] is None else f"={f['value']}"
+        value = f["value"]
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # a whole number read as a float prints as one: '=5', not '=5.0'
+        shown = "" if value is None else f"={value}"
         parts.append(f"{f['kind']}: {f['feature']}{shown}")
     return "; ".join(parts)
 

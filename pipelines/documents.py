@@ -87,6 +87,7 @@ class ScoredBatch:
     proposals: list[ScoredProposal]
     capacity: dict[str, Any] | None = None
     provisional: bool = False
+    labels: dict[str, str] = field(default_factory=dict)  # feature -> label, for people
 
     def ranked(self) -> list[ScoredProposal]:
         """The proposals best first."""

@@ -93,6 +93,25 @@ def test_unseen_category_out_of_range_and_missing_values_are_flagged(
     assert 0 < proposal["impact_probability"] < 1
 
 
+def test_the_table_names_flags_in_words(trained: Trained, capsys: pytest.CaptureFixture,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same three flags in the table a BD person reads: labels, not column names."""
+    from pipelines.cli import console
+
+    monkeypatch.setattr(console.out, "width", 400)  # no cell folded
+    assert main(["--workspace", str(trained.workspace.root), "predict",
+                 "--set", "proposal_id=odd", "--set", "partnership_type=event",
+                 "--set", "partner_sector=Space Tech", "--set", "sector_proximity=distant",
+                 "--set", "lifecycle_position=upstream", "--set", "has_clear_objective=oui",
+                 "--set", "has_action_plan=yes", "--set", "product_ready=true",
+                 "--set", "partner_headcount=9000000"]) is None
+    shown = capsys.readouterr().out
+    for words in ("new value: Partner sector", "outside the training range: Partner headcount",
+                  "not given: Partner commitment (FTE)"):
+        assert words in shown
+    assert "partner_sector" not in shown and "outside_training_range" not in shown
+
+
 def test_stdin_json_matches_the_file(trained: Trained, new_proposals) -> None:
     records = json.loads(new_proposals.head(4).to_json(orient="records"))
     piped = _run(trained, "-", "--format", "json", stdin=json.dumps(records).encode())

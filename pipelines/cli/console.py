@@ -162,6 +162,10 @@ def _level_name(batch: ScoredBatch) -> str:
     return f"{100 * level:.0f}% interval" if level else "interval"
 
 
+FLAG_WORDS = {"missing": "not given", "novel_category": "new value",
+              "outside_training_range": "outside the training range"}
+
+
 def ranked_table(batch: ScoredBatch, note: str) -> None:
     """The ranked proposals a BD person reads at a glance."""
     if batch.provisional:
@@ -178,7 +182,9 @@ def ranked_table(batch: ScoredBatch, note: str) -> None:
         table.add_row(f"{p.rank}{mark}", str(p.proposal_id), str(p.partner_name or ""),
                       percent_text(p.impact_probability), interval_text(p.impact_interval),
                       p.grade, _short(p.reasons_for, 3), _short(p.reasons_against, 3),
-                      "\n".join(f"{f['kind'].replace('_', ' ')}: {f['feature']}" for f in p.flags))
+                      "\n".join(f"{FLAG_WORDS.get(f['kind'], f['kind'])}: "
+                                f"{batch.labels.get(f['feature'], f['feature'])}"
+                                for f in p.flags))
     out.print(table)
     out.print(f"Base probability {100 * batch.base_probability:.1f}%; points are percentage "
               f"points from it. Scored by {note}.")

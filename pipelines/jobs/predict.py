@@ -149,7 +149,8 @@ def score_batch(bundle: Bundle, proposals: pd.DataFrame, *, top: int | None = No
                    "impactful_range": [count_quantile(lows, 0.05), count_quantile(highs, 0.95)]}
     return ScoredBatch(model=model_info(bundle), base_logit=expl.base_logit,
                        base_probability=expl.base_probability, proposals=records,
-                       capacity=summary, provisional=bundle.training.provisional)
+                       capacity=summary, provisional=bundle.training.provisional,
+                       labels=config.feature_labels)
 
 
 def model_info(bundle: Bundle) -> dict[str, Any]:
