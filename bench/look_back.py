@@ -143,7 +143,7 @@ def main() -> None:
         "(bayes_logistic) without the last period, both on the newest period (as many "
         "proposals as the last one). *Worse*: learning the last period made the newest "
         f"period's log loss worse by more than the gate's tolerance ({tolerance:.2f}) and "
-        "than chance (1.645 standard errors of the paired per-proposal difference), so "
+        "than chance (one standard error of the paired per-proposal difference), so "
         "retrain says the two periods disagree; *names the damaged one*: among those, the "
         "period retrain says to check first is the damaged one; *helped*: better by as "
         "much; *unclear*: past the tolerance either way but within chance, which retrain "

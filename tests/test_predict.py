@@ -153,12 +153,18 @@ def test_xlsx_and_jsonl_outputs(trained: Trained, tmp_path: Path) -> None:
     book = tmp_path / "scores.xlsx"
     main(["--workspace", str(trained.workspace.root), "predict", str(SAMPLE / "new_proposals.csv"),
           "--format", "xlsx", "--output", str(book), "--capacity", "5"])
-    sheet = load_workbook(book).active
+    workbook = load_workbook(book)
+    sheet = workbook["scores"]
+    assert workbook.active is sheet and sheet.freeze_panes == "A2"
     header = [c.value for c in sheet[1]]
     assert "within_capacity" in header and "reasons_for" in header
     probabilities = [row[header.index("impact_probability")] for row in
                      sheet.iter_rows(min_row=2, values_only=True)]
-    assert all(isinstance(p, float) for p in probabilities)
+    assert all(isinstance(p, float) for p in probabilities)  # exact values, shown as percentages
+    assert sheet.cell(2, header.index("impact_probability") + 1).number_format == "0.0%"
+    about = dict(workbook["model"].iter_rows(values_only=True))
+    assert about["model"] == "partnerscore" and about["version"] == "1"
+    assert about["labelled proposals"] == 480 and about["provisional"] == "no"
     lines = tmp_path / "scores.jsonl"
     main(["--workspace", str(trained.workspace.root), "predict", str(SAMPLE / "new_proposals.csv"),
           "--format", "jsonl", "--output", str(lines)])

@@ -85,6 +85,39 @@ def _xlsx_text(value: Any) -> Any:
     return neutralise(value)
 
 
+PERCENT_FIELDS = ("impact_probability", "impact_low", "impact_high")
+WIDE_FIELDS = ("partner_name", "reasons_for", "reasons_against", "flags")
+
+
+def _present(sheet: Any, fields: list[str]) -> None:
+    """What a spreadsheet reader expects: the header frozen, probabilities as percentages
+    (the cells keep their exact values), room for the reasons."""
+    from openpyxl.utils import get_column_letter
+
+    sheet.freeze_panes = "A2"
+    for j, field in enumerate(fields, 1):
+        letter = get_column_letter(j)
+        if field in PERCENT_FIELDS:
+            for (cell,) in sheet.iter_rows(min_row=2, min_col=j, max_col=j):
+                cell.number_format = "0.0%"
+        sheet.column_dimensions[letter].width = 60 if field in WIDE_FIELDS[1:] else (
+            28 if field in WIDE_FIELDS else 14)
+
+
+def _about(batch: ScoredBatch) -> list[tuple[str, Any]]:
+    """The second sheet: which model scored, from what, and how to read the points."""
+    model = batch.model
+    periods = model.get("periods") or []
+    return [("model", model.get("name")), ("version", model.get("version")),
+            ("model address", model.get("uri")),
+            ("trained on", f"{periods[0]} to {periods[-1]}" if periods else ""),
+            ("labelled proposals", model.get("rows")),
+            ("with real impact", model.get("positives")),
+            ("provisional", "yes" if batch.provisional else "no"),
+            ("base probability", batch.base_probability),
+            ("reasons", "points are percentage points from the base probability")]
+
+
 def to_xlsx(batch: ScoredBatch) -> bytes:
     """An XLSX workbook; every text cell is written as a string, never as a formula."""
     from openpyxl import Workbook
@@ -101,6 +134,17 @@ def to_xlsx(batch: ScoredBatch) -> bytes:
         for cell in sheet[sheet.max_row]:
             if isinstance(cell.value, str):
                 cell.data_type = "s"  # openpyxl would otherwise treat a leading "=" as a formula
+    _present(sheet, fields)
+    about = book.create_sheet("model")
+    for name, value in _about(batch):
+        about.append([name, _xlsx_text(value)])
+        for cell in about[about.max_row]:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"
+        if name == "base probability":
+            about.cell(about.max_row, 2).number_format = "0.0%"
+    about.column_dimensions["A"].width = 22
+    about.column_dimensions["B"].width = 60
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
