@@ -35,8 +35,8 @@ _COLUMN_RULES: dict[str, Rule] = {
     "type": OneOf(COLUMN_TYPES),
     "required": OneOf((True, False, "labelled", "yes", "no")),
     "feature": Flag(), "min_exclusive": Flag(), "log": Flag(), "actionable": Flag(),
-    "label": Text(), "describe": Text(), "describe_one": Text(), "when_true": Text(),
-    "when_false": Text(),
+    "label": Text(), "describe": Text(), "describe_one": Text(), "describe_missing": Text(),
+    "when_true": Text(), "when_false": Text(),
     "min": Real(), "max": Real(),
     "monotone": OneOf(("increasing", "decreasing", "none", None)),
 }
@@ -165,6 +165,7 @@ def _parse_column(name: str, raw: Any, problems: list[str]) -> Column | None:
         monotone=_MONOTONE[options.get("monotone")], actionable=options.get("actionable", False),
         describe=options.get("describe", ""), when_true=options.get("when_true", ""),
         when_false=options.get("when_false", ""), describe_one=options.get("describe_one", ""),
+        describe_missing=options.get("describe_missing", ""),
         levels_describe=_level_wording(spec.get("levels_describe"), ctype, values, key, problems),
         belief=parse_belief(spec.get("belief"), ctype, _MONOTONE[options.get("monotone")], values,
                             options.get("feature", False), key, problems),

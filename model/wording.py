@@ -56,7 +56,7 @@ def describe(column: Column, value: Any) -> str:
         return f"{first} × {_lower_first(second)}"
     shown = display_value(column, value)
     if shown is None:
-        return f"{column.label}: not given"
+        return column.describe_missing or f"{column.label}: not given"
     if column.type == "boolean":
         text = column.when_true if shown else column.when_false
         return text or f"{column.label}: {'yes' if shown else 'no'}"

@@ -139,3 +139,15 @@ def test_an_open_category_may_word_any_level() -> None:
                                        levels_describe={"video_games": "Partner makes video games"}))
     assert describe(config.by_name["partner_sector"], "video_games") == "Partner makes video games"
     assert describe(config.by_name["partner_sector"], "legal") == "Partner sector: legal"
+
+
+def test_a_field_not_given_reads_as_the_team_words_it() -> None:
+    config = parse_config(_config_with("partner_headcount",
+                                       describe_missing="Effectif non renseigné"))
+    assert describe(config.by_name["partner_headcount"], None) == "Effectif non renseigné"
+    assert describe(config.by_name["partner_headcount"], 3) == "Partner has 3 people"
+    assert describe(config.by_name["strategy_fit"], None) == "Fit with product strategy (1-5): not given"
+    with pytest.raises(ConfigError) as error:
+        parse_config(_config_with("partner_headcount", describe_missing=7))
+    assert any(p.startswith("columns.partner_headcount.describe_missing: expected a non-empty text")
+               for p in error.value.problems), error.value.problems
