@@ -83,7 +83,7 @@ def test_gate_pass_promotes_and_keeps_previous(tmp_path: Path, split: tuple[Path
     assert back is not None and back.newest == "2025-12" and back.learned == champion_periods[-1]
     assert back.after["log_loss"] == outcome.decision.champion["log_loss"]
     assert back.before["log_loss"]["value"] != back.after["log_loss"]["value"]
-    assert back.text.startswith("Looking back at the last promotion: on 2025-12")
+    assert back.text.startswith("Looking back at the champion's last period (2025-11): on 2025-12")
     assert back.text in version.tags["gate.reason"]
     gate = client.download_artifacts(version.run_id, "gate.json", str(tmp_path))
     assert json.loads(Path(gate).read_text())["hindsight"] == json.loads(

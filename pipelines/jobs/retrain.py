@@ -367,8 +367,8 @@ def look_back(champion: Bundle, proposals: pd.DataFrame, config: Config,
     else:
         verdict = f"a change within the gate's tolerance ({tolerance:.4f}) either way"
     rows = int((periods == last).sum())
-    text = (f"Looking back at the last promotion: on {newest_period}, which neither has seen, "
-            f"the champion scores a log loss of {after['log_loss']['value']:.4f} "
+    text = (f"Looking back at the champion's last period ({last}): on {newest_period}, which "
+            f"neither has seen, the champion scores a log loss of {after['log_loss']['value']:.4f} "
             f"(ROC AUC {after['roc_auc']['value']:.3f}) and its procedure without {last}'s "
             f"{rows} outcomes {before['log_loss']['value']:.4f} "
             f"(ROC AUC {before['roc_auc']['value']:.3f}): {verdict}.")
