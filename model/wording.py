@@ -221,7 +221,10 @@ def belief_label(column: Column, level: str | None, direction: int) -> str:
 
 def belief_sentence(label: str, verdict: str, effect: float, interval: Sequence[float],
                     level: float = 0.9) -> str:
-    """'Action plan raises impact: confirmed (+0.62 log-odds, 90% interval +0.21 to +1.05)'."""
+    """'Action plan raises impact: confirmed (+0.62 log-odds: odds ×1.86; 90% interval +0.21
+    to +1.05)'. The odds ratio is the same effect in plain words (per typical change)."""
     low, high = interval
-    return (f"{label}: {verdict} ({effect:+.2f} log-odds, {100 * level:.0f}% interval "
-            f"{low:+.2f} to {high:+.2f})")
+    ratio = math.exp(effect)
+    odds = f"{ratio:.2f}" if ratio < 10 else f"{ratio:.0f}"
+    return (f"{label}: {verdict} ({effect:+.2f} log-odds: odds ×{odds}; {100 * level:.0f}% "
+            f"interval {low:+.2f} to {high:+.2f})")

@@ -86,7 +86,9 @@ def test_the_french_example_trains_on_the_seed_month_and_explains_in_french(
     labels = {item["label"] for items, _, _ in explained for item in items}
     assert {"Plan d'action prévu", "Pas de plan d'action", "Produit du partenaire finalisé",
             "Pas d'objectif mesurable"} <= labels
-    assert any(label.startswith("Type de partenariat : ") for label in labels)
+    worded = {text for name in ("partnership_type", "lifecycle_position", "sector_proximity")
+              for text in config.by_name[name].levels_describe.values()}
+    assert labels & worded, "category levels read in the team's words"
     assert not {"Has an action plan", "No action plan"} & labels
     assert {c.label for c in config.features} >= {"Plan d'action", "Place dans le parcours de nos clients"}
 

@@ -110,9 +110,10 @@ def test_belief_records_round_trip_and_keep_the_schema() -> None:
     assert [set(b) for b in written["beliefs"]] == [BELIEF_KEYS, BELIEF_KEYS | {"level"}]
     assert set(written["learned"][0]) == LEARNED_KEYS and written["provisional"] is True
     assert TrainingRecord.from_json(written) == record
-    assert belief.sentence() == ("Action plan raises impact: confirmed (+0.62 log-odds, "
-                                 "90% interval +0.21 to +1.05)")
-    assert learned.sentence(0.8).startswith("Inbound lowers impact: learned (-0.80 log-odds, 80%")
+    assert belief.sentence() == ("Action plan raises impact: confirmed (+0.62 log-odds: "
+                                 "odds ×1.86; 90% interval +0.21 to +1.05)")
+    assert learned.sentence(0.8).startswith(
+        "Inbound lowers impact: learned (-0.80 log-odds: odds ×0.45; 80%")
 
 
 @pytest.mark.parametrize("positives", [1, 3])

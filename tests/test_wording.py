@@ -94,9 +94,10 @@ def test_belief_labels_say_what_was_believed(config: Config) -> None:
     assert belief_label(_column(config, "sector_proximity"), None, -1) == (
         "Sector proximity towards “distant” lowers impact")
     assert belief_sentence("Action plan raises impact", "confirmed", 0.62, (0.21, 1.05)) == (
-        "Action plan raises impact: confirmed (+0.62 log-odds, 90% interval +0.21 to +1.05)")
+        "Action plan raises impact: confirmed (+0.62 log-odds: odds ×1.86; 90% interval +0.21 "
+        "to +1.05)")
     assert belief_sentence("X lowers impact", "uncertain", -0.1, (-1.14, 0.94), 0.8).endswith(
-        "(-0.10 log-odds, 80% interval -1.14 to +0.94)")
+        "(-0.10 log-odds: odds ×0.90; 80% interval -1.14 to +0.94)")
 
 
 def test_counts_and_intervals_in_words() -> None:
