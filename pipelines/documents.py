@@ -230,7 +230,7 @@ class BeliefRecord:
         return self.feature, self.level
 
     def sentence(self, level: float = 0.9) -> str:
-        """'Action plan raises impact: confirmed (+0.62 log-odds: odds ×1.86; 90% interval +0.21 to +1.05)'."""
+        """'Action plan raises impact: confirmed (+0.62 log-odds: odds ×1.86; ...)'."""
         return belief_sentence(self.label, self.verdict, self.effect, self.interval, level)
 
     def to_json(self) -> dict[str, Any]:
