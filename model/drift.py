@@ -220,7 +220,7 @@ def drift_report(proposals: pd.DataFrame, periods: pd.Series, label: str,
     # explored proposal weighted 40 that had real impact makes the month look like 85%. The
     # gate judges its outcomes against the champion's probabilities for those very rows.
     impact = {"newest_rate": rate, "newest_low": low, "newest_high": high,
-              "history_rate": history_rate, "weighted": bool((p < 1.0).any()),
+              "history_rate": history_rate, "weighted": selected,
               "shifted": bool(not selected and np.isfinite(history_rate)
                               and not low <= history_rate <= high)}
     warnings = [_warning(r) for r in rows if r["large"]]

@@ -483,7 +483,9 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(argv: list[str],
     (["validate", str(Path(__file__).resolve().parent / "corpus" / "bad_values.jsonl")], 2),
     (["models", "--card", "99"], 2),
     (["predict", "/nonexistent/proposals.csv"], 3),
-], ids=["bad-file", "unknown-version", "no-champion"])
+    (["predict", "--format", "bogus"], 2),
+    (["predict", str(SAMPLE / "new_proposals.csv"), "--format", "xlsx"], 2),
+], ids=["bad-file", "unknown-version", "no-champion", "usage", "options-together"])
 def test_a_failure_keeps_its_status_when_the_reader_of_errors_stops_early(
         argv: list[str], status: int, tmp_path: Path) -> None:
     """`partnerscore ... 2>&1 >/dev/null | head -1`: the failure's status, not 1 (a defect)."""
@@ -494,6 +496,19 @@ def test_a_failure_keeps_its_status_when_the_reader_of_errors_stops_early(
     assert process.stderr is not None
     process.stderr.close()  # before the command writes its first line
     assert process.wait(timeout=300) == status
+
+
+@pytest.mark.parametrize(("argv", "status"), [
+    (["validate", str(SAMPLE / "history.csv"), "--labelled"], 0),
+    (["validate", str(Path(__file__).resolve().parent / "corpus" / "bad_values.jsonl")], 2),
+], ids=["success", "bad-file"])
+def test_a_command_run_with_standard_error_closed_keeps_its_status(
+        argv: list[str], status: int) -> None:
+    """`partnerscore ... 2>&-`: Python has no sys.stderr at all; still 0 or 2, never 1."""
+    command = " ".join(f"'{a}'" for a in [sys.executable, "-m", "pipelines.cli", *argv])
+    result = subprocess.run(["sh", "-c", f"exec {command} 2>&- >/dev/null"], timeout=300,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, check=False)
+    assert result.returncode == status
 
 
 def test_validate_summarises_in_words_or_as_json(tmp_path: Path,
@@ -523,3 +538,6 @@ def test_validate_summarises_in_words_or_as_json(tmp_path: Path,
     assert status == 0 and document["valid"] is True and document["rows"] == len(frame)
     assert document["missing"]["strategy_fit"] == gaps
     assert [p["positives"] for p in document["periods"]] == [int(x.split()[2]) for x in lines[2:4]]
+    status, out, _ = _run(["validate", str(path)], capsys)  # as proposals: counts still shown
+    assert status == 0 and out.splitlines()[1].split() == ["period", "proposals", "with", "real",
+                                                           "impact"]

@@ -256,7 +256,8 @@ def test_a_store_of_one_period_promotes_without_a_comparison_it_cannot_make(
 def test_retraining_on_the_store_the_champion_learned_registers_nothing(
         tmp_path: Path, split: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:
     """Run twice with nothing new, `retrain` would register the champion again and push the
-    real previous champion out of @previous: it says there is nothing new, exit 0."""
+    real previous champion out of @previous: it says there is nothing new, exit 0. Another
+    seed or another configuration is something new."""
     from pipelines.cli.app import main
     from pipelines.errors import NothingNew
 
@@ -269,8 +270,9 @@ def test_retraining_on_the_store_the_champion_learned_registers_nothing(
     main(["--workspace", str(workspace.root), "--config", str(tmp_path / "fast.yaml"), "retrain"])
     assert "Nothing new since the champion" in " ".join(capsys.readouterr().out.split())
     assert _aliases(workspace) == {"champion": "2", "previous": "1"}
+    assert run_retrain(workspace, config, text, None, seed=1).challenger == "3"  # a new seed
     config, text = _fast_config(tmp_path, log_loss_tolerance=0.5)  # a new configuration
-    assert run_retrain(workspace, config, text, None).challenger == "3"
+    assert run_retrain(workspace, config, text, None, seed=1).challenger == "4"
 
 
 def test_the_look_back_noise_is_the_standard_error_of_the_paired_difference() -> None:
@@ -324,3 +326,40 @@ def test_versions_that_learned_a_period_replaced_since_are_named(
     main([*argv, "promote", "2"])
     assert "Version 2 learned 2025-12 as stored before it was replaced" in " ".join(
         capsys.readouterr().out.split())
+
+
+def test_a_file_holding_part_of_a_stored_period_is_other_content_not_a_store_in_part(
+        tmp_path: Path, split: tuple[Path, Path]) -> None:
+    """retrain FILE whose rows of a stored period are fewer: the store still holds them all,
+    so it is refused as other content (as ingest refuses it), never as a store in part."""
+    from model.validation import ContractError
+
+    config, text = _fast_config(tmp_path, log_loss_tolerance=1.0)
+    workspace = _first_champion(tmp_path, config, text, split[0])
+    history = pd.read_csv(split[0])
+    mixed = pd.concat([history[history["trial_period"] == "2025-03"].head(5),
+                       pd.read_csv(split[1])])
+    mixed_file = tmp_path / "mixed.csv"
+    mixed.to_csv(mixed_file, index=False)
+    with pytest.raises(ContractError) as refused:
+        run_retrain(workspace, config, text, mixed_file)
+    assert "this period is stored with other content" in str(refused.value)
+
+
+def test_a_replacement_in_the_same_second_as_a_version_counts_as_after(tmp_path: Path) -> None:
+    """The archive is stamped to the second: a replacement 0.5 s after a version's creation
+    must not be missed (the check errs towards warning)."""
+    from datetime import UTC, datetime
+
+    from pipelines.storage import store
+
+    workspace = Workspace(tmp_path / "ws")
+    workspace.store.mkdir(parents=True)
+    stamp = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)
+    manifest = {"format": store.FORMAT, "periods": {},
+                "archive": [{"period": "2025-12", "archived_at": stamp.isoformat()}]}
+    (workspace.store / "manifest.json").write_text(json.dumps(manifest))
+    created = int(stamp.timestamp() * 1000) + 300  # the version, 0.3 s into that second
+    assert store.replaced_since(workspace, ["2025-11", "2025-12"], created) == ["2025-12"]
+    assert store.replaced_since(workspace, ["2025-12"], created + 5000) == []
+    assert store.replaced_since(workspace, ["2025-11"], created) == []

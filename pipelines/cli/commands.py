@@ -52,7 +52,8 @@ def summary_lines(file: str, summary: dict[str, Any], labelled: bool,
     lines = [head + "."]
     if periods:
         width = max(len("period"), *(len(p["period"]) for p in periods))
-        lines.append(f"  {'period':<{width}}  proposals" + ("  with real impact" if labelled else ""))
+        counted = "positives" in periods[0]
+        lines.append(f"  {'period':<{width}}  proposals" + ("  with real impact" if counted else ""))
         for p in periods:
             line = f"  {p['period']:<{width}}  {p['rows']:>9}"
             lines.append(line + (f"  {p['positives']:>16}" if "positives" in p else ""))

@@ -47,8 +47,9 @@ def write_stdout(data: bytes | str) -> None:
 
 
 out = _Output(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 150)
-err = _Output(stderr=True, highlight=False, soft_wrap=not sys.stderr.isatty(),
-              width=None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 150)
+_ERR_TTY = sys.stderr is not None and sys.stderr.isatty()  # None: standard error closed
+err = _Output(stderr=True, highlight=False, soft_wrap=not _ERR_TTY,
+              width=None if _ERR_TTY or os.environ.get("COLUMNS") else 150)
 
 
 def contract_report(error: ContractError) -> None:

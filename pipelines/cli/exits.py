@@ -70,21 +70,22 @@ def _tell(show: Callable[[], None]) -> None:
 
     try:
         show()
-        sys.stderr.flush()
+        if sys.stderr is not None:  # None when the command ran with standard error closed
+            sys.stderr.flush()
     except (BrokenPipeError, ReaderGone):
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stderr.fileno())
+        os.dup2(devnull, 2)
 
 
 def _show_usage_error(exc: BaseException) -> None:
     status = int(getattr(exc, "exit_code", BAD_INPUT))
     show = getattr(exc, "show", None)
     if callable(show):
-        show()  # the usage line, the hint to --help, then the error, on standard error
+        _tell(show)  # the usage line, the hint to --help, then the error, on standard error
     else:
         from pipelines.cli.console import err
 
-        err.print(f"Error: {exc}", markup=False)
+        _tell(lambda: err.print(f"Error: {exc}", markup=False))
     raise SystemExit(status)
 
 

@@ -45,7 +45,7 @@ def ingest_notes(workspace: Workspace, config: Config, frame: pd.DataFrame) -> t
     proposal counts as not giving them) and what it says against the decision log."""
     absent = [c.name for c in config.features if c.name not in frame.columns]
     notes = [f"the file has no column {', '.join(absent)}: every proposal of it counts as "
-             "not giving it"] if absent else []
+             f"not giving {'it' if len(absent) == 1 else 'them'}"] if absent else []
     return (*notes, *decisions.disagreements(frame, workspace, config))
 
 

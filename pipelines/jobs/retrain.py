@@ -176,9 +176,9 @@ def stored_periods(workspace: Workspace, frame: pd.DataFrame | None,
 
     periods = {name: int(entry["rows"]) for name, entry in
                store.read_manifest(workspace).get("periods", {}).items()}
-    if frame is not None:
-        periods |= {str(k): int(v) for k, v in
-                    frame[config.role("period")].astype(str).value_counts().items()}
+    if frame is not None:  # a period already stored keeps its rows: ingest refuses other content
+        for name, rows in frame[config.role("period")].astype(str).value_counts().items():
+            periods.setdefault(str(name), int(rows))
     return periods
 
 
@@ -228,10 +228,11 @@ def refuse_if_store_lacks(champion: TrainingRecord, version: str, stored: dict[s
 
 
 def refuse_if_nothing_new(champion: TrainingRecord, version: str, proposals: pd.DataFrame,
-                          config: Config) -> None:
+                          config: Config, seed: int) -> None:
     """Stop before training when the store holds exactly the rows the champion learned and
-    the configuration is the one it was trained with: a challenger would be the champion
-    again, registered twice, and would push the real previous champion out of @previous.
+    the configuration and seed are the ones it was trained with: a challenger would be the
+    champion again, registered twice, and would push the real previous champion out of
+    @previous.
 
     Raises:
         NothingNew: saying so and what to do instead.
@@ -239,15 +240,15 @@ def refuse_if_nothing_new(champion: TrainingRecord, version: str, proposals: pd.
     from pipelines.errors import NothingNew
     from pipelines.jobs.train import data_digest
 
-    if (champion.config_digest != config.digest
+    if (champion.config_digest != config.digest or champion.seed != seed
             or champion.data_digest != data_digest(proposals, config)):
         return
     periods = champion.periods
     span = periods[0] if len(periods) == 1 else f"{periods[0]} to {periods[-1]}"
     raise NothingNew(
         f"Nothing new since the champion: version {version} learned the labelled store as it "
-        f"is ({len(proposals)} proposals, {span}) with this configuration, so nothing was "
-        "trained or registered. Store a new period's outcomes first: partnerscore retrain "
+        f"is ({len(proposals)} proposals, {span}) with this configuration and seed, so "
+        "nothing was trained or registered. Store a new period's outcomes first: partnerscore retrain "
         "FILE --period YYYY-MM (or partnerscore ingest FILE, then retrain).")
 
 
@@ -360,10 +361,11 @@ def look_back(champion: Bundle, proposals: pd.DataFrame, config: Config,
         call = "helped"
         verdict = (f"learning them improved the scores of {newest_period} by more than the "
                    f"gate's tolerance ({tolerance:.4f}) and than chance")
-    elif tolerance < noise < float("inf") and abs(gap) > tolerance:
+    elif noise > tolerance and abs(gap) > tolerance:
         call = "unclear"
-        verdict = (f"a change within what chance gives on {len(y)} proposals (±{noise:.4f} in "
-                   f"log loss), too small to tell whether {last}'s outcomes helped or harmed")
+        chance = f"±{noise:.4f} in log loss" if np.isfinite(noise) else "one proposal is too few"
+        verdict = (f"a change within what chance gives on {len(y)} proposals ({chance}), too "
+                   f"small to tell whether {last}'s outcomes helped or harmed")
     else:
         verdict = f"a change within the gate's tolerance ({tolerance:.4f}) either way"
     rows = int((periods == last).sum())
@@ -444,7 +446,8 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
             raise ContractError([Problem(None, None, "", "labelled outcomes in the store: "
                                          "pass FILE or run partnerscore ingest first")])
         if champion is not None:
-            refuse_if_nothing_new(champion.training, str(champion_before), proposals, config)
+            refuse_if_nothing_new(champion.training, str(champion_before), proposals, config,
+                                  seed)
         start_workers(proposals, config)
         drift = drift_report(proposals, proposals[config.role("period")], config.role("label"),
                              config.features, seed=seed,

@@ -206,7 +206,8 @@ def replaced_since(workspace: Workspace, periods: Sequence[str], since_ms: int) 
     replaced = set()
     for entry in read_manifest(workspace).get("archive", []):
         when = datetime.fromisoformat(entry["archived_at"]).timestamp() * 1000
-        if entry.get("period") in periods and when > since_ms:
+        # stamped to the second: one second of doubt counts as replaced after (errs to warn)
+        if entry.get("period") in periods and when + 1000 > since_ms:
             replaced.add(entry["period"])
     return sorted(replaced)
 

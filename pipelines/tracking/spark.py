@@ -16,6 +16,7 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -32,6 +33,7 @@ from pipelines.report.formats import COLUMNS
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+_WHOLE = re.compile(r"-?\d+\.0")
 # What the UDF returns per proposal: the fields the CSV output is made of. Reason and
 # flag values are declared as text (flag_text prints them as text); `rank` is left out
 # because the model ranks within each batch it sees.
@@ -205,8 +207,18 @@ def flat_row(pair: tuple[Any, int], provisional: bool = False) -> tuple[Any, ...
               "impact_high": high, "provisional": provisional,
               "reasons_for": reason_text(result["reasons_for"] or []),
               "reasons_against": reason_text(result["reasons_against"] or []),
-              "flags": flag_text(result["flags"] or [])}
+              "flags": flag_text([_whole(f) for f in result["flags"] or []])}
     return tuple(values[column] for column in COLUMNS)
+
+
+def _whole(flag: dict[str, Any]) -> dict[str, Any]:
+    """A flag as scored in process: the struct carries values as text, so a number out of
+    range that is whole arrives as '6.0' where `flag_text` prints 6 (a new category's
+    value is text as the file wrote it, and stays so)."""
+    value = flag.get("value")
+    if isinstance(value, str) and _WHOLE.fullmatch(value) and flag.get("kind") != "novel_category":
+        return {**flag, "value": value[:-2]}
+    return flag
 
 
 def _publish(staging: Path, output_path: Path) -> None:
