@@ -189,16 +189,19 @@ def _warning(row: dict[str, Any]) -> str:
 
 def drift_report(proposals: pd.DataFrame, periods: pd.Series, label: str,
                  features: tuple[Column, ...], seed: int = 0,
-                 propensities: pd.Series | None = None) -> dict[str, Any]:
+                 propensities: pd.Series | None = None, decided: bool = False) -> dict[str, Any]:
     """Compare the newest period with all earlier ones (nothing to compare without any);
     `seed` seeds the random re-splits that measure chance.
 
     With acceptance `propensities` below 1 (proposals accepted by `decide`, the others
     without outcomes), impact rates are weighted by 1 / propensity, as if every proposal
     had been accepted: the accepted, top-ranked ones alone do better than a whole month.
-    A newest period of accepted proposals only (`selected`) gets no impact-rate warning
-    (its weighted rate swings with each explored proposal); features are compared on the
-    rows as stored, and the report says that a shift there can be the selection's."""
+    `decided`: the newest period's proposals went through `decide` (its log holds them),
+    which makes it a period of accepted proposals even when every propensity is 1 (no
+    exploration). A newest period of accepted proposals only (`selected`) gets no
+    impact-rate warning (its weighted rate swings with each explored proposal); features
+    are compared on the rows as stored, and the report says that a shift there can be the
+    selection's."""
     newest_period = str(periods.max())
     newest = (periods == newest_period).to_numpy()
     rows = []
@@ -210,7 +213,7 @@ def drift_report(proposals: pd.DataFrame, periods: pd.Series, label: str,
     p = (np.ones(len(y)) if propensities is None
          else np.clip(propensities.to_numpy(float, na_value=1.0), 1e-6, 1.0))
     w = 1.0 / p
-    selected = bool((p[newest] < 1.0).any())
+    selected = decided or bool((p[newest] < 1.0).any())
     rate = float(w[newest] @ y[newest] / w[newest].sum())
     rows_equivalent = max(1, round(float(w[newest].sum() ** 2 / (w[newest] ** 2).sum())))
     low, high = proportion_score_interval(rate, rows_equivalent, 0.9)
@@ -220,7 +223,7 @@ def drift_report(proposals: pd.DataFrame, periods: pd.Series, label: str,
     # explored proposal weighted 40 that had real impact makes the month look like 85%. The
     # gate judges its outcomes against the champion's probabilities for those very rows.
     impact = {"newest_rate": rate, "newest_low": low, "newest_high": high,
-              "history_rate": history_rate, "weighted": selected,
+              "history_rate": history_rate, "weighted": bool((p[newest] < 1.0).any()),
               "shifted": bool(not selected and np.isfinite(history_rate)
                               and not low <= history_rate <= high)}
     warnings = [_warning(r) for r in rows if r["large"]]

@@ -120,6 +120,13 @@ def test_a_month_of_accepted_proposals_is_weighted_and_its_rate_not_judged(
                          propensities=both["acceptance_propensity"])
     assert lucky["impact"]["newest_rate"] == pytest.approx(20 / 48)
     assert not lucky["impact"]["shifted"]
+    newest["acceptance_propensity"] = 1.0  # decided without exploration: the log says so
+    newest["real_impact"] = [True] * 5 + [False] * 5
+    both = pd.concat([frame, newest], ignore_index=True)
+    unexplored = drift_report(both, both["trial_period"], "real_impact", config.features,
+                              propensities=both["acceptance_propensity"], decided=True)
+    assert unexplored["selected"] and not unexplored["impact"]["weighted"]
+    assert unexplored["impact"]["newest_rate"] == 0.5 and not unexplored["impact"]["shifted"]
 
 
 def test_wilson_interval_contains_the_rate() -> None:
@@ -183,3 +190,16 @@ def test_an_unchanged_month_is_not_called_a_shift_but_a_changed_one_is(config: C
     row = next(r for r in report["features"] if r["feature"] == "expected_reach")
     assert row["large"] and row["distance"] > max(0.25, row["chance"]) and row["bins"] < 10
     assert any(w.startswith("Expected reach: large shift (psi") for w in report["warnings"])
+
+
+def test_a_newest_period_is_known_decided_from_the_log(tmp_path, config: Config) -> None:
+    from pipelines.jobs.retrain import newest_was_decided
+
+    workspace = Workspace(tmp_path / "ws")
+    frame = pd.DataFrame({"proposal_id": ["a", "b", "c"],
+                          "trial_period": ["2025-01", "2025-02", "2025-02"]})
+    assert not newest_was_decided(workspace, frame, config)  # no log at all
+    decisions.append(workspace, [_decision("a", 1.0)])
+    assert not newest_was_decided(workspace, frame, config)  # only an older period's
+    decisions.append(workspace, [_decision("c", 1.0)])
+    assert newest_was_decided(workspace, frame, config)

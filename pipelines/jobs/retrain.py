@@ -227,6 +227,19 @@ def refuse_if_store_lacks(champion: TrainingRecord, version: str, stored: dict[s
         "by hand (partnerscore promote VERSION). Nothing was stored or trained")
 
 
+def newest_was_decided(workspace: Workspace, proposals: pd.DataFrame, config: Config) -> bool:
+    """Whether the decision log holds proposals of the newest period: then the period holds
+    the proposals `decide` accepted, not a whole month, even without exploration."""
+    from pipelines.storage import decisions
+
+    logged = {d.proposal_id for d in decisions.read(workspace)}
+    if not logged:
+        return False
+    periods = proposals[config.role("period")].astype(str)
+    newest = proposals.loc[(periods == periods.max()).to_numpy(), config.role("id")]
+    return bool(set(newest.astype(str)) & logged)
+
+
 def refuse_if_nothing_new(champion: TrainingRecord, version: str, proposals: pd.DataFrame,
                           config: Config, seed: int) -> None:
     """Stop before training when the store holds exactly the rows the champion learned and
@@ -451,7 +464,8 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
         start_workers(proposals, config)
         drift = drift_report(proposals, proposals[config.role("period")], config.role("label"),
                              config.features, seed=seed,
-                             propensities=proposals.get(config.roles.get("propensity", "")))
+                             propensities=proposals.get(config.roles.get("propensity", "")),
+                             decided=newest_was_decided(workspace, proposals, config))
         outcome = train_and_register(gateway, config, config_text, proposals,
                                      str(workspace.store), seed=seed, progress=progress)
         changes: list[VerdictChange] | None = None
