@@ -42,11 +42,10 @@ def with_chance_check(metrics: dict[str, Any], y: np.ndarray, w: np.ndarray,
 
     out = dict(metrics)
     if p is not None and len(y):
-        from model.surprises import poisson_binomial
+        from model.surprises import count_quantile
 
-        cdf = np.cumsum(poisson_binomial(np.clip(np.asarray(p, dtype=float), 0.0, 1.0)))
         tail = (1 - COUNT_RANGE) / 2
-        low, high = (int(np.searchsorted(cdf, q - 1e-12)) for q in (tail, 1 - tail))
+        low, high = (count_quantile(p, q) for q in (tail, 1 - tail))
         out["impact_count"] = {"value": float(np.sum(y)), "low": float(low), "high": float(high)}
     auc = metrics.get("roc_auc")
     if not auc or not np.isfinite(auc["value"]):

@@ -246,6 +246,13 @@ def poisson_binomial(probabilities: np.ndarray) -> np.ndarray:
     return pmf
 
 
+def count_quantile(probabilities: Sequence[float] | np.ndarray, q: float) -> int:
+    """The q-quantile of how many of these independent trials succeed (`poisson_binomial`):
+    the smallest count whose cumulative probability reaches q."""
+    law = poisson_binomial(np.clip(np.asarray(probabilities, dtype=float), 0.0, 1.0))
+    return int(np.searchsorted(np.cumsum(law), q - 1e-12))
+
+
 def _evidence(tail: np.ndarray) -> np.ndarray:
     """-log10 of tail probabilities, never below 0 (rounding can push a sure tail above 1)."""
     return np.maximum(-np.log10(np.clip(tail, _TINY, None)), 0.0)

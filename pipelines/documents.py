@@ -89,6 +89,13 @@ class ScoredBatch:
     provisional: bool = False
     labels: dict[str, str] = field(default_factory=dict)  # feature -> label, for people
 
+    @property
+    def training_rate(self) -> float | None:
+        """The share of the model's training proposals that had real impact (None when the
+        model does not say)."""
+        rows, positives = self.model.get("rows"), self.model.get("positives")
+        return positives / rows if rows and positives is not None else None
+
     def ranked(self) -> list[ScoredProposal]:
         """The proposals best first."""
         return sorted(self.proposals, key=lambda p: p.rank)

@@ -20,4 +20,4 @@ class ReaderGone(Exception):
 
 class NothingNew(Exception):
     """`retrain` found the store exactly as the champion learned it, under the same
-    configuration: nothing is trained or registered (exit status 0)."""
+    configuration and seed: nothing is trained or registered (exit status 0)."""

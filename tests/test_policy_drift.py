@@ -62,14 +62,14 @@ def test_ingest_says_what_outcomes_say_against_the_log(tmp_path, config: Config)
     frame = pd.DataFrame({"proposal_id": ["a", "b", "c", "z"],
                           "acceptance_propensity": [0.25, np.nan, 1.0, 1.0]})
     notes = decisions.disagreements(decisions.fill_propensity(frame, workspace, config),
-                                    workspace, config)
+                                    decisions.read(workspace), config)
     assert notes == [
         "1 outcome of this file is of a proposal the decision log declined (b): stored as "
         "given. Check that the file holds only the proposals the team took on",
         "1 proposal carries an acceptance_propensity other than the log's (e.g. c: 1 in the "
         "file, 0.5 logged): the file's is stored"]
     agreeing = frame.iloc[[0, 3]]
-    assert decisions.disagreements(agreeing, workspace, config) == []
+    assert decisions.disagreements(agreeing, decisions.read(workspace), config) == []
 
 
 def test_psi_is_zero_for_the_same_sample_and_large_for_a_shift() -> None:
@@ -198,8 +198,8 @@ def test_a_newest_period_is_known_decided_from_the_log(tmp_path, config: Config)
     workspace = Workspace(tmp_path / "ws")
     frame = pd.DataFrame({"proposal_id": ["a", "b", "c"],
                           "trial_period": ["2025-01", "2025-02", "2025-02"]})
-    assert not newest_was_decided(workspace, frame, config)  # no log at all
+    assert not newest_was_decided(decisions.read(workspace), frame, config)  # no log at all
     decisions.append(workspace, [_decision("a", 1.0)])
-    assert not newest_was_decided(workspace, frame, config)  # only an older period's
+    assert not newest_was_decided(decisions.read(workspace), frame, config)  # only an older period's
     decisions.append(workspace, [_decision("c", 1.0)])
-    assert newest_was_decided(workspace, frame, config)
+    assert newest_was_decided(decisions.read(workspace), frame, config)

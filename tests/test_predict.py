@@ -325,7 +325,7 @@ def test_a_scored_record_keeps_its_interval_through_json() -> None:
 
 
 def test_the_count_quantile_is_the_poisson_binomial_one() -> None:
-    from pipelines.jobs.predict import count_quantile
+    from model.surprises import count_quantile
 
     rng = np.random.default_rng(0)
     p = rng.uniform(0.05, 0.6, 8)

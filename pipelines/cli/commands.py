@@ -14,7 +14,7 @@ from pipelines.tracking import RegistrySettings
 
 
 def usage_error(message: str) -> NoReturn:
-    """Options that do not go together: a usage error (status 2) with the usage line."""
+    """Options that do not go together: a usage error (status 2), said in one line."""
     import click
 
     raise click.UsageError(message)
@@ -56,7 +56,7 @@ def summary_lines(file: str, summary: dict[str, Any], labelled: bool,
         lines.append(f"  {'period':<{width}}  proposals" + ("  with real impact" if counted else ""))
         for p in periods:
             line = f"  {p['period']:<{width}}  {p['rows']:>9}"
-            lines.append(line + (f"  {p['positives']:>16}" if "positives" in p else ""))
+            lines.append(line + (f"  {p['positives']:>16}" if counted else ""))
     gaps = [(name, count) for name, count in summary["missing"].items() if count]
     if gaps:
         lines.append("Missing values: " + ", ".join(

@@ -187,9 +187,8 @@ def ranked_table(batch: ScoredBatch, note: str) -> None:
                                 f"{batch.labels.get(f['feature'], f['feature'])}"
                                 for f in p.flags))
     out.print(table)
-    rows, positives = batch.model.get("rows"), batch.model.get("positives")
-    rate = (f"; {positives / rows:.0%} of them had real impact" if rows and positives is not None
-            else "")
+    rate = ("" if batch.training_rate is None
+            else f"; {batch.training_rate:.0%} of them had real impact")
     out.print(f"Base probability {100 * batch.base_probability:.1f}% (at the training "
               f"proposals' average log-odds{rate}); points are percentage points from it. "
               f"Scored by {note}.")

@@ -171,11 +171,10 @@ def models(workspace: Workspace, config: Config, card: str | None) -> None:
     stale = []
     for v in gateway.versions(name):
         periods = v.tags.get("periods", "").split(",")
-        replaced = store.replaced_since(workspace, periods, v.created)
-        if replaced:
-            stale.append(f"Version {v.version} learned {', '.join(replaced)} as stored before "
-                         "it was replaced (ingest --replace): promoting or rolling back to it "
-                         "brings that content back into the scores.")
+        note = _replaced_note(v.version, store.replaced_since(workspace, periods, v.created))
+        if note:
+            stale.append(f"{note}: promoting or rolling back to it brings that content back "
+                         "into the scores.")
         m, gate = v.metrics, v.gate
         table.add_row(v.version, ", ".join("@" + a for a in v.aliases),
                       f"{periods[0]} to {periods[-1]}" if periods[0] else "",
@@ -191,6 +190,7 @@ def models(workspace: Workspace, config: Config, card: str | None) -> None:
 
 def promote(workspace: Workspace, config: Config, version: str | None, *, rollback: bool) -> None:
     """`partnerscore promote VERSION` and `partnerscore rollback`."""
+    from pipelines.storage import store
     from pipelines.storage.lock import workspace_lock
     from pipelines.tracking import registry
     from pipelines.tracking.gateway import Gateway
@@ -207,24 +207,19 @@ def promote(workspace: Workspace, config: Config, version: str | None, *, rollba
             now = datetime.now(UTC).isoformat(timespec="seconds")
             before = registry.promote(gateway, workspace, name, version, f"promoted by hand at {now}")
             after = version
+        note = _replaced_note(after, store.replaced_since(
+            workspace, *gateway.version_learned(name, after)))
     out.print(f"@champion: version {before} -> version {after}; exported to {workspace.champion}")
-    _warn_if_replaced(workspace, config, after)
+    if note:
+        out.print(f"[bold yellow]{escape(note)}; retrain to learn the store as it is now.[/]")
 
 
-def _warn_if_replaced(workspace: Workspace, config: Config, version: str) -> None:
-    """Say when the new champion learned a period whose stored content was replaced since."""
-    from pipelines.storage import store
-    from pipelines.tracking.gateway import Gateway
-
-    gateway = Gateway.open(workspace, config.tracking, config.model.experiment)
-    for v in gateway.versions(config.model.registered_name):
-        if v.version == str(version):
-            replaced = store.replaced_since(workspace, v.tags.get("periods", "").split(","),
-                                            v.created)
-            if replaced:
-                out.print(f"[bold yellow]Version {version} learned {', '.join(replaced)} as "
-                          "stored before it was replaced (ingest --replace); retrain to learn "
-                          "the store as it is now.[/]")
+def _replaced_note(version: str, replaced: list[str]) -> str:
+    """'Version 2 learned 2025-12 as stored before it was replaced (ingest --replace)', or ""."""
+    if not replaced:
+        return ""
+    return (f"Version {version} learned {', '.join(replaced)} as stored before it was "
+            "replaced (ingest --replace)")
 
 
 def decide(workspace: Workspace, config: Config, file: str, *, capacity: int,

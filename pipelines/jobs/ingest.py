@@ -9,6 +9,7 @@ import pandas as pd
 
 from model.config import Config
 from model.validation import ContractError, Problem
+from pipelines.documents import Decision
 from pipelines.settings import Workspace
 from pipelines.storage import decisions, store
 from pipelines.storage.readers import load_proposals
@@ -37,16 +38,18 @@ def ingest_file(workspace: Workspace, config: Config, file: Path, *, period: str
     """Validate `file` and store it; the caller holds the workspace lock."""
     frame = read_labelled(workspace, config, file, period=period, sheet=sheet)
     outcome = store.ingest(workspace, frame, config, source=str(file), replace=replace)
-    return dataclasses.replace(outcome, notes=ingest_notes(workspace, config, frame))
+    return dataclasses.replace(outcome,
+                               notes=ingest_notes(config, frame, decisions.read(workspace)))
 
 
-def ingest_notes(workspace: Workspace, config: Config, frame: pd.DataFrame) -> tuple[str, ...]:
+def ingest_notes(config: Config, frame: pd.DataFrame, logged: list[Decision]) -> tuple[str, ...]:
     """What a user should know about outcomes just stored: features the file lacks (every
-    proposal counts as not giving them) and what it says against the decision log."""
+    proposal counts as not giving them) and what they say against the decision log
+    (`logged`)."""
     absent = [c.name for c in config.features if c.name not in frame.columns]
     notes = [f"the file has no column {', '.join(absent)}: every proposal of it counts as "
              f"not giving {'it' if len(absent) == 1 else 'them'}"] if absent else []
-    return (*notes, *decisions.disagreements(frame, workspace, config))
+    return (*notes, *decisions.disagreements(frame, logged, config))
 
 
 def ingest_command(workspace: Workspace, config: Config, file: Path, *, period: str | None,

@@ -14,6 +14,7 @@ import pandas as pd
 
 from model.config import Column, Config, TrackingSettings
 from model.explain import Explanation, explain, reasons
+from model.surprises import count_quantile
 from pipelines.documents import Flag, ScoredBatch, ScoredProposal
 from pipelines.storage.bundle import Bundle, BundleError, load_bundle
 from pipelines.tracking import is_registry_uri
@@ -138,6 +139,9 @@ def score_batch(bundle: Bundle, proposals: pd.DataFrame, *, top: int | None = No
                        _intervals(bundle, proposals, expl))
     summary = None
     if capacity is not None:
+        # The 5% quantile at the proposals' interval lows and the 95% one at their highs:
+        # the model's uncertainty and chance together. Each proposal is taken at its own
+        # edge, so the range errs wide rather than narrow; it is not calibrated beyond that.
         for record in records:
             record.within_capacity = record.rank <= capacity
         taken = [r for r in records if r.within_capacity]
@@ -162,18 +166,6 @@ def model_info(bundle: Bundle) -> dict[str, Any]:
             "synced_at": registry.get("synced_at"),
             "rows": data.get("rows"), "positives": data.get("positives"),
             "interval_level": bundle.model.level if bundle.model.covariance is not None else None}
-
-
-def count_quantile(probabilities: list[float], q: float) -> int:
-    """The q-quantile of how many of these proposals have real impact, each independently
-    with its probability (the Poisson-binomial law, by convolution). `score_batch` takes the
-    5% quantile at the proposals' interval lows and the 95% one at their highs: the model's
-    uncertainty and chance together. Each proposal's interval is taken at its own edge, so the
-    range errs wide rather than narrow; it is not calibrated beyond that."""
-    law = np.array([1.0])
-    for p in probabilities:
-        law = np.convolve(law, [1.0 - p, p])
-    return int(np.searchsorted(np.cumsum(law), q - 1e-12))
 
 
 def proposals_from_settings(pairs: list[str], config: Config) -> list[dict[str, str]]:

@@ -35,7 +35,7 @@ from model.propensity import scoring_weights
 from model.selection import fit_procedure, prepare
 from model.training import fewest_outcomes
 from model.wording import plural
-from pipelines.documents import LEARNED, GateRecord, TrainingRecord
+from pipelines.documents import LEARNED, Decision, GateRecord, TrainingRecord
 from pipelines.jobs.surprises import (
     WeakSignals,
     keep_weak_signals,
@@ -227,17 +227,16 @@ def refuse_if_store_lacks(champion: TrainingRecord, version: str, stored: dict[s
         "by hand (partnerscore promote VERSION). Nothing was stored or trained")
 
 
-def newest_was_decided(workspace: Workspace, proposals: pd.DataFrame, config: Config) -> bool:
-    """Whether the decision log holds proposals of the newest period: then the period holds
-    the proposals `decide` accepted, not a whole month, even without exploration."""
-    from pipelines.storage import decisions
-
-    logged = {d.proposal_id for d in decisions.read(workspace)}
-    if not logged:
+def newest_was_decided(logged: list[Decision], proposals: pd.DataFrame, config: Config) -> bool:
+    """Whether the decision log (`logged`) holds proposals of the newest period: then the
+    period holds the proposals `decide` accepted, not a whole month, even without
+    exploration."""
+    decided = {d.proposal_id for d in logged}
+    if not decided:
         return False
     periods = proposals[config.role("period")].astype(str)
     newest = proposals.loc[(periods == periods.max()).to_numpy(), config.role("id")]
-    return bool(set(newest.astype(str)) & logged)
+    return bool(set(newest.astype(str)) & decided)
 
 
 def refuse_if_nothing_new(champion: TrainingRecord, version: str, proposals: pd.DataFrame,
@@ -350,16 +349,15 @@ def look_back(champion: Bundle, proposals: pd.DataFrame, config: Config,
     model, _ = fit_procedure(spec, prepare(past, config), config, seed)
     newest, was_last = (proposals[(periods == p).to_numpy()] for p in (newest_period, last))
     y, w = newest[label].to_numpy(float), scoring_weights(newest, config)
-    before, after = (_gate_metrics(y, p, w, config, seed)
-                     for p in (model.predict_proba(newest), champion.model.predict_proba(newest)))
+    without, with_last = model.predict_proba(newest), champion.model.predict_proba(newest)
+    before, after = (_gate_metrics(y, p, w, config, seed) for p in (without, with_last))
     earlier_loss = {last: log_loss(was_last[label].to_numpy(float),
                                    model.predict_proba(was_last),
                                    scoring_weights(was_last, config)),
                     newest_period: before["log_loss"]["value"]}
     gap, tolerance = (after["log_loss"]["value"] - before["log_loss"]["value"],
                       abs(config.gate.log_loss_tolerance))
-    noise = LOOK_BACK_Z * paired_gap_se(y, model.predict_proba(newest),
-                                        champion.model.predict_proba(newest), w)
+    noise = LOOK_BACK_Z * paired_gap_se(y, without, with_last, w)
     suspect, call = "", "within"
     if gap > max(tolerance, noise):
         call = "harmed"
@@ -431,7 +429,7 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
     from pipelines.jobs.ingest import ingest_notes, read_labelled
     from pipelines.jobs.train import train_and_register
     from pipelines.report.card import model_card
-    from pipelines.storage import store
+    from pipelines.storage import decisions, store
     from pipelines.storage.lock import workspace_lock
     from pipelines.tracking import registry
     from pipelines.tracking.gateway import CHALLENGER, Gateway
@@ -450,7 +448,8 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
                                   stored_periods(workspace, frame, config))
         ingested = (store.ingest(workspace, frame, config, source=str(file)).periods
                     if frame is not None else {})
-        notes = ingest_notes(workspace, config, frame) if frame is not None else ()
+        logged = decisions.read(workspace)  # once, for the notes and the drift
+        notes = ingest_notes(config, frame, logged) if frame is not None else ()
         proposals = store.read_all(workspace, config)
         key = store_key(workspace, config, seed)  # the store as read, for its weak signals
         if proposals is None:
@@ -465,7 +464,7 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
         drift = drift_report(proposals, proposals[config.role("period")], config.role("label"),
                              config.features, seed=seed,
                              propensities=proposals.get(config.roles.get("propensity", "")),
-                             decided=newest_was_decided(workspace, proposals, config))
+                             decided=newest_was_decided(logged, proposals, config))
         outcome = train_and_register(gateway, config, config_text, proposals,
                                      str(workspace.store), seed=seed, progress=progress)
         changes: list[VerdictChange] | None = None

@@ -262,7 +262,7 @@ def run_training(workspace: Workspace, config: Config, config_text: str,
     y = proposals[config.role("label")].to_numpy(dtype=float)
     refuse_single_outcome(int(y.sum()), len(y))  # before the workspace is created
     with workspace_lock(workspace):
-        start_for_training(proposals[config.role("label")].to_numpy(dtype=float), config.model)
+        start_for_training(y, config.model)
         from model.training import train_model
 
         opening = open_while_training(workspace.ensure(), config, proposals, source,

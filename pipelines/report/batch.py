@@ -44,10 +44,9 @@ def _grades(bundle: Bundle) -> str:
 def _observed_rate(scored: ScoredBatch) -> str:
     """'; 13% of them had real impact, more than the base: a few likely proposals raise
     a rate more than an average of log-odds' (empty when the counts are unknown)."""
-    rows, positives = scored.model.get("rows"), scored.model.get("positives")
-    if not rows or positives is None:
+    rate = scored.training_rate
+    if rate is None:
         return ""
-    rate = positives / rows
     side = "more" if rate > scored.base_probability else "less"
     return (f" ({percent(rate)} of them had real impact, {side} than the base: a few likely "
             "proposals move a rate more than an average of log-odds)")

@@ -118,6 +118,15 @@ def _about(batch: ScoredBatch) -> list[tuple[str, Any]]:
             ("reasons", "points are percentage points from the base probability")]
 
 
+def _append(sheet: Any, values: list[Any]) -> None:
+    """A row of cells, every text written as a string: openpyxl would otherwise treat a
+    leading "=" as a formula."""
+    sheet.append([_xlsx_text(value) for value in values])
+    for cell in sheet[sheet.max_row]:
+        if isinstance(cell.value, str):
+            cell.data_type = "s"
+
+
 def to_xlsx(batch: ScoredBatch) -> bytes:
     """An XLSX workbook; every text cell is written as a string, never as a formula."""
     from openpyxl import Workbook
@@ -130,17 +139,11 @@ def to_xlsx(batch: ScoredBatch) -> bytes:
     fields = list(rows[0]) if rows else list(COLUMNS)
     sheet.append(fields)
     for row in rows:
-        sheet.append([_xlsx_text(row[f]) for f in fields])
-        for cell in sheet[sheet.max_row]:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"  # openpyxl would otherwise treat a leading "=" as a formula
+        _append(sheet, [row[f] for f in fields])
     _present(sheet, fields)
     about = book.create_sheet("model")
     for name, value in _about(batch):
-        about.append([name, _xlsx_text(value)])
-        for cell in about[about.max_row]:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"
+        _append(about, [name, value])
         if name == "base probability":
             about.cell(about.max_row, 2).number_format = "0.0%"
     about.column_dimensions["A"].width = 22

@@ -58,10 +58,11 @@ def fill_propensity(frame: pd.DataFrame, workspace: Workspace, config: Config) -
     return out
 
 
-def disagreements(frame: pd.DataFrame, workspace: Workspace, config: Config) -> list[str]:
-    """What labelled outcomes say against the decision log, in words (stored as given):
-    outcomes of proposals the log declined, and propensities other than the logged ones."""
-    latest = {r.proposal_id: r for r in read(workspace)}
+def disagreements(frame: pd.DataFrame, logged: list[Decision], config: Config) -> list[str]:
+    """What labelled outcomes say against the decision log (`logged`, as `read` gives it),
+    in words (stored as given): outcomes of proposals the log declined, and propensities
+    other than the logged ones."""
+    latest = {r.proposal_id: r for r in logged}
     if not latest:
         return []
     ids = frame[config.role("id")].astype(str).tolist()
@@ -79,11 +80,11 @@ def disagreements(frame: pd.DataFrame, workspace: Workspace, config: Config) -> 
         differ = [(i, g, latest[i].propensity) for i, g in zip(ids, given, strict=True)
                   if i in latest and np.isfinite(g) and abs(g - latest[i].propensity) > 1e-6]
         if differ:
-            i, g, logged = differ[0]
+            i, g, was = differ[0]
             notes.append(
                 f"{plural(len(differ), 'proposal')} "
                 f"{'carries' if len(differ) == 1 else 'carry'} an {column} other than the log's "
-                f"(e.g. {i}: {g:g} in the file, {logged:.3g} logged): the file's is stored")
+                f"(e.g. {i}: {g:g} in the file, {was:.3g} logged): the file's is stored")
     return notes
 
 

@@ -381,6 +381,12 @@ class Gateway:
         """A version's tags."""
         return dict(self.client.get_model_version(name, version).tags)
 
+    def version_learned(self, name: str, version: str) -> tuple[list[str], int]:
+        """The trial periods a version learned (its `periods` tag) and when it was created
+        (milliseconds since the epoch)."""
+        mv = self.client.get_model_version(name, version)
+        return [p for p in dict(mv.tags).get("periods", "").split(",") if p], mv.creation_timestamp
+
     def tag_version(self, name: str, version: str, tags: dict[str, str]) -> None:
         """Add tags to a registered version."""
         for key, value in tags.items():
