@@ -154,6 +154,13 @@ class ScoringSettings:
                 return name
         return self.grades[-1][0]
 
+    def grade_interval(self, interval: tuple[float, float] | None) -> tuple[str, str] | None:
+        """The grades of a probability interval's ends, (at its low end, at its high end):
+        ('C', 'A') where the interval could be read as C or A; None without an interval."""
+        if interval is None:
+            return None
+        return self.grade(interval[0]), self.grade(interval[1])
+
 
 @dataclass(frozen=True)
 class GateSettings:

@@ -193,6 +193,15 @@ def interval_text(interval: Sequence[float] | None) -> str:
     return f"{percent_text(low)} to {percent_text(high)}"
 
 
+def grade_range_text(grade_interval: Sequence[str] | None) -> str:
+    """'C to A': the grades a proposal could have within its interval; '' when the
+    interval stays within one grade or the model gives no interval."""
+    if grade_interval is None or grade_interval[0] == grade_interval[1]:
+        return ""
+    low, high = grade_interval
+    return f"{low} to {high}"
+
+
 def _lower_first(label: str) -> str:
     """'Partner headcount' -> 'partner headcount'; an acronym ('FTE share') keeps its case."""
     head = label.split(" ", 1)[0]

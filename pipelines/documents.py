@@ -39,13 +39,18 @@ class ScoredProposal:
     # (low, high) around impact_probability at the model's interval level (90% by
     # default); None when the model gives no interval (models trained before they did)
     impact_interval: tuple[float, float] | None = None
+    # the grades of impact_interval's ends (low end, high end): the grade the proposal could
+    # have within its interval; None when the model gives no interval
+    grade_interval: tuple[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The record as `predict --format json` writes it."""
         interval = None if self.impact_interval is None else list(self.impact_interval)
+        grades = None if self.grade_interval is None else list(self.grade_interval)
         out = {"proposal_id": self.proposal_id, "partner_name": self.partner_name,
                "impact_probability": self.impact_probability, "impact_interval": interval,
-               "score": self.score, "grade": self.grade, "rank": self.rank, "logit": self.logit,
+               "score": self.score, "grade": self.grade, "grade_interval": grades,
+               "rank": self.rank, "logit": self.logit,
                "contributions": self.contributions, "reasons_for": self.reasons_for,
                "reasons_against": self.reasons_against, "flags": self.flags}
         if self.within_capacity is not None:
@@ -62,7 +67,8 @@ class ScoredProposal:
                    reasons_for=list(data["reasons_for"]),
                    reasons_against=list(data["reasons_against"]), flags=list(data["flags"]),
                    within_capacity=data.get("within_capacity"),
-                   impact_interval=_pair(data.get("impact_interval")))
+                   impact_interval=_pair(data.get("impact_interval")),
+                   grade_interval=_grades(data.get("grade_interval")))
 
 
 def _pair(value: Any) -> tuple[float, float] | None:
@@ -71,6 +77,14 @@ def _pair(value: Any) -> tuple[float, float] | None:
         return None
     low, high = value
     return float(low), float(high)
+
+
+def _grades(value: Any) -> tuple[str, str] | None:
+    """A JSON [grade at the low end, grade at the high end] as a tuple (None stays None)."""
+    if value is None:
+        return None
+    low, high = value
+    return str(low), str(high)
 
 
 @dataclass(frozen=True)

@@ -226,6 +226,45 @@ def _table(root: Path, *args: str) -> str:
     return " ".join(result.stdout.decode().split())  # the table wraps long cells
 
 
+def _grade_of(probability: float) -> str:
+    """The shipped cut-offs (A from 30%, B from 15%, C from 7%), written out independently."""
+    return next(g for g, lower in (("A", 0.3), ("B", 0.15), ("C", 0.07), ("D", 0.0))
+                if probability >= lower)
+
+
+def test_a_grade_states_the_grades_its_interval_spans(seed_trained: SeedTrained, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    """One month of 3 outcomes: the top-ranked proposal's A could be a D within its interval,
+    and every format says so beside the grade."""
+    from openpyxl import load_workbook
+
+    root, source = seed_trained.workspace.root, str(SAMPLE / "new_proposals.csv")
+    doc = _predict_json(root, source, capsys=capsys)
+    top = min(doc["proposals"], key=lambda p: p["rank"])
+    assert top["grade"] == "A" and top["grade_interval"][1] == "A"
+    assert top["grade_interval"][0] in ("C", "D")  # 42% likely between about 7% and 88%
+    spans = [p for p in doc["proposals"] if p["grade_interval"][0] != p["grade_interval"][1]]
+    assert spans
+    for name in ("scores.csv", "scores.xlsx"):
+        assert main(["--workspace", str(root), "predict", source, "--format", name.split(".")[1],
+                     "--output", str(tmp_path / name)]) is None
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "scores.csv").read_text())))
+    sheet = load_workbook(tmp_path / "scores.xlsx").active
+    header = [c.value for c in sheet[1]]
+    assert header[header.index("grade"):header.index("grade") + 3] == [
+        "grade", "grade_low", "grade_high"]
+    cells = [dict(zip(header, r, strict=True)) for r in sheet.iter_rows(min_row=2, values_only=True)]
+    by_id = {p["proposal_id"]: p for p in doc["proposals"]}
+    for row, cell in zip(rows, cells, strict=True):
+        expected = by_id[row["proposal_id"]]["grade_interval"]
+        assert [row["grade_low"], row["grade_high"]] == expected
+        assert [cell["grade_low"], cell["grade_high"]] == by_id[cell["proposal_id"]]["grade_interval"]
+    text = _table(root, source)
+    low, high = top["grade_interval"]
+    assert f"{low} to {high}" in text
+    assert "the grades the 90% interval spans" in text
+
+
 def _assert_bounded(low: float, p: float, high: float) -> None:
     assert 0 <= low <= p <= high <= 1, (low, p, high)
 
@@ -239,6 +278,8 @@ def test_every_prediction_has_an_interval_around_its_probability(
             low, high = p["impact_interval"]
             _assert_bounded(low, p["impact_probability"], high)
             assert high - low > 0.01  # an interval, not the probability repeated
+            assert p["grade"] == _grade_of(p["impact_probability"])
+            assert p["grade_interval"] == [_grade_of(low), _grade_of(high)]
         ranks = sorted(doc["proposals"], key=lambda r: r["rank"])
         assert [r["impact_probability"] for r in ranks] == sorted(
             (r["impact_probability"] for r in ranks), reverse=True)  # ranked by probability alone
@@ -294,12 +335,15 @@ def test_a_model_without_intervals_says_no_interval(seed_trained: SeedTrained, t
     doc = _predict_json(seed_trained.workspace.root, source, "--model", str(old), capsys=capsys)
     assert doc["model"]["interval_level"] is None
     assert all("impact_interval" in p and p["impact_interval"] is None for p in doc["proposals"])
+    assert all(p["grade_interval"] is None for p in doc["proposals"])
     assert "no interval" in _table(seed_trained.workspace.root, source, "--model", str(old))
     out = tmp_path / "scores.csv"
     main(["--workspace", str(seed_trained.workspace.root), "predict", source, "--model", str(old),
           "--format", "csv", "--output", str(out)])
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert {(r["impact_low"], r["impact_high"]) for r in rows} == {("", "")}
+    assert {(r["grade_low"], r["grade_high"]) for r in rows} == {("", "")}
+    assert "spans" not in _table(seed_trained.workspace.root, source, "--model", str(old))
 
 
 def test_a_registry_alias_names_the_version_it_resolved(trained: Trained,
@@ -316,12 +360,16 @@ def test_a_scored_record_keeps_its_interval_through_json() -> None:
     from pipelines.documents import ScoredProposal
 
     record = ScoredProposal("p1", None, 0.2, 20, "B", 1, -1.4, [], [], [], [],
-                            impact_interval=(0.05, 0.5))
+                            impact_interval=(0.05, 0.5), grade_interval=("D", "A"))
     data = json.loads(json.dumps(record.to_json()))
-    assert data["impact_interval"] == [0.05, 0.5]
+    assert data["impact_interval"] == [0.05, 0.5] and data["grade_interval"] == ["D", "A"]
     assert ScoredProposal.from_json(data) == record
-    older = ScoredProposal.from_json({**data, "impact_interval": None})
+    older = ScoredProposal.from_json({**data, "impact_interval": None, "grade_interval": None})
     assert older.impact_interval is None and older.to_json()["impact_interval"] is None
+    assert older.grade_interval is None and older.to_json()["grade_interval"] is None
+    # a record written before grade intervals existed has no such key
+    oldest = ScoredProposal.from_json({k: v for k, v in data.items() if k != "grade_interval"})
+    assert oldest.grade_interval is None
 
 
 def test_the_count_quantile_is_the_poisson_binomial_one() -> None:

@@ -319,6 +319,11 @@ def test_batch_report_of_a_provisional_model_says_so_and_shows_each_interval(
     for row in parsed.rows:
         assert float(row["data-low"]) <= float(row["data-probability"]) <= float(row["data-high"])
     assert text.count("(likely between ") == len(parsed.articles)
+    # the top-ranked A of one month could be a D: beneath its badge and in its article
+    assert "<span class='grade grade-A' title='D to A within its interval'>A</span><br>" \
+           "<span class='grade-range meta'>D to A</span>" in text
+    assert "; grade D to A within it)" in text
+    assert "beneath a grade, the grades its interval spans" in text
 
 
 def test_batch_report_of_a_settled_model_has_no_provisional_line(bundle: Bundle) -> None:

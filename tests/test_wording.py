@@ -12,6 +12,7 @@ from model.wording import (
     belief_label,
     belief_sentence,
     describe,
+    grade_range_text,
     interval_text,
     plural,
     provisional_note,
@@ -106,6 +107,15 @@ def test_counts_and_intervals_in_words() -> None:
     assert plural(0, "period") == "0 periods" and plural(1, "person", "people") == "1 person"
     assert interval_text((0.081, 0.3149)) == "8.1% to 31.5%"
     assert interval_text(None) == "no interval"
+
+
+def test_a_grade_interval_reads_low_to_high_and_only_when_it_spans_grades() -> None:
+    config = parse_config(yaml.safe_load(default_config_text()))
+    assert config.scoring.grade_interval((0.066, 0.884)) == ("D", "A")
+    assert config.scoring.grade_interval((0.07, 0.2999)) == ("C", "B")  # cut-offs inclusive
+    assert config.scoring.grade_interval(None) is None
+    assert grade_range_text(("D", "A")) == "D to A"
+    assert grade_range_text(("B", "B")) == "" and grade_range_text(None) == ""
 
 
 def _config_with(column: str, **options: object) -> dict:

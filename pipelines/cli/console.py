@@ -12,8 +12,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from model.validation import ContractError
-from model.wording import interval_text, percent_text, plural, provisional_advice, reason_text
-from pipelines.documents import Interval, ScoredBatch, TrainingRecord
+from model.wording import (
+    grade_range_text,
+    interval_text,
+    percent_text,
+    plural,
+    provisional_advice,
+    reason_text,
+)
+from pipelines.documents import Interval, ScoredBatch, ScoredProposal, TrainingRecord
 from pipelines.errors import ReaderGone
 from pipelines.report.card import no_pairs_text, pair_headers, pair_rows
 
@@ -163,6 +170,12 @@ def _level_name(batch: ScoredBatch) -> str:
     return f"{100 * level:.0f}% interval" if level else "interval"
 
 
+def _grade_cell(p: ScoredProposal) -> str:
+    """The grade, and beneath it the grades its interval spans when they differ ('C to A')."""
+    spans = grade_range_text(p.grade_interval)
+    return f"{p.grade}\n{spans}" if spans else p.grade
+
+
 FLAG_WORDS = {"missing": "not given", "novel_category": "new value",
               "outside_training_range": "outside the training range"}
 
@@ -182,11 +195,14 @@ def ranked_table(batch: ScoredBatch, note: str) -> None:
         mark = " *" if p.within_capacity else ""
         table.add_row(f"{p.rank}{mark}", str(p.proposal_id), str(p.partner_name or ""),
                       percent_text(p.impact_probability), interval_text(p.impact_interval),
-                      p.grade, _short(p.reasons_for, 3), _short(p.reasons_against, 3),
+                      _grade_cell(p), _short(p.reasons_for, 3), _short(p.reasons_against, 3),
                       "\n".join(f"{FLAG_WORDS.get(f['kind'], f['kind'])}: "
                                 f"{batch.labels.get(f['feature'], f['feature'])}"
                                 for f in p.flags))
     out.print(table)
+    if any(grade_range_text(p.grade_interval) for p in batch.proposals):
+        out.print(f"Grade: at the probability; beneath it, the grades the {_level_name(batch)} "
+                  "spans (the grade the proposal could have).")
     rate = ("" if batch.training_rate is None
             else f"; {batch.training_rate:.0%} of them had real impact")
     out.print(f"Base probability {100 * batch.base_probability:.1f}% (at the training "

@@ -124,7 +124,8 @@ def _records(expl: Explanation, proposals: pd.DataFrame, config: Config,
             proposal_id=ids[i], partner_name=names[i], impact_probability=p, score=round(100 * p),
             grade=config.scoring.grade(p), rank=int(ranks[i]), logit=float(expl.logit[i]),
             contributions=items, reasons_for=upward, reasons_against=downward, flags=flags[i],
-            impact_interval=intervals[i]))
+            impact_interval=intervals[i],
+            grade_interval=config.scoring.grade_interval(intervals[i])))
     return out
 
 

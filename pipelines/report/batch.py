@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from model.whatif import Suggestion
-from model.wording import evidence_note, flag_note, provisional_advice
+from model.wording import evidence_note, flag_note, grade_range_text, provisional_advice
 from pipelines.documents import Flag, Reason, ScoredBatch, ScoredProposal
 from pipelines.report.page import esc, percent, points, table
 from pipelines.report.svg import waterfall
@@ -38,7 +38,8 @@ def periods_text(periods: list[str]) -> str:
 def _grades(bundle: Bundle) -> str:
     grades = bundle.config.scoring.grades
     parts = [f"{name} from {100 * low:g}%" for name, low in grades[:-1]]  # cut-offs as set
-    return "Grades: " + ", ".join(parts) + f", {grades[-1][0]} below."
+    return ("Grades: " + ", ".join(parts) + f", {grades[-1][0]} below; beneath a grade, the "
+            "grades its interval spans.")
 
 
 def _observed_rate(scored: ScoredBatch) -> str:
@@ -114,7 +115,7 @@ def _ranking(bundle: Bundle, scored: ScoredBatch) -> str:
         rows.append([str(r.rank), f"<a href='#proposal-{r.rank}'>{esc(r.proposal_id)}</a>{name}",
                      percent(r.impact_probability) + _capacity_mark(r),
                      esc(_interval_text(r.impact_interval)),
-                     f"<span class='grade grade-{esc(r.grade)}'>{esc(r.grade)}</span>",
+                     _grade_badge(r, spans_below=True),
                      _reason_list(r.reasons_for), _reason_list(r.reasons_against),
                      _flag_tags(bundle, r.flags)])
         edge = " class=capacity-edge" if r.rank == capacity else ""
@@ -150,7 +151,19 @@ def _interval_words(record: ScoredProposal) -> str:
     if record.impact_interval is None:
         return "(no interval: this model gives none)"
     low, high = record.impact_interval
-    return f"(likely between {percent(low)} and {percent(high)})"
+    spans = grade_range_text(record.grade_interval)
+    grades = f"; grade {spans} within it" if spans else ""
+    return f"(likely between {percent(low)} and {percent(high)}{grades})"
+
+
+def _grade_badge(record: ScoredProposal, *, spans_below: bool = False) -> str:
+    """The grade; with `spans_below`, the grades its interval spans beneath it when they differ."""
+    spans = grade_range_text(record.grade_interval)
+    title = f" title='{esc(spans)} within its interval'" if spans else ""
+    below = (f"<br><span class='grade-range meta'>{esc(spans)}</span>"
+             if spans and spans_below else "")
+    return (f"<span class='grade grade-{esc(record.grade)}'{title}>{esc(record.grade)}</span>"
+            + below)
 
 
 def _waterfall(record: ScoredProposal, base: float) -> str:
@@ -200,9 +213,9 @@ def _article(bundle: Bundle, record: ScoredProposal, proposal: pd.Series, base: 
             f"data-probability='{record.impact_probability!r}'>"
             f"<h3>#{record.rank} {esc(record.proposal_id)}{name}</h3>"
             f"<p><span class=probability>{percent(record.impact_probability)}</span> "
-            f"<span class='grade grade-{esc(record.grade)}'>{esc(record.grade)}</span>"
-            f"{_capacity_mark(record)} <span class='interval meta'>{esc(_interval_words(record))}"
-            f"</span></p>{description}<div class=columns>"
+            f"{_grade_badge(record)}{_capacity_mark(record)} "
+            f"<span class='interval meta'>{esc(_interval_words(record))}</span></p>"
+            f"{description}<div class=columns>"
             f"<figure>{_waterfall(record, base)}<figcaption>Each bar is one factor's contribution in "
             "probability points; together they lead exactly from the base to this proposal's "
             "probability.</figcaption></figure><div>"

@@ -21,10 +21,12 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # Characters XML 1.0 cannot hold: openpyxl refuses some and writes others into a broken file.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # impact_low and impact_high bound impact_probability (empty cells: the model gives no
-# interval); provisional is true on every row when the model learned from too few outcomes.
+# interval), grade_low and grade_high are their grades (the grades the proposal could have
+# within its interval); provisional is true on every row when the model learned from too
+# few outcomes.
 COLUMNS = ("rank", "proposal_id", "partner_name", "impact_probability", "impact_low",
-           "impact_high", "score", "grade", "reasons_for", "reasons_against", "flags",
-           "provisional")
+           "impact_high", "score", "grade", "grade_low", "grade_high", "reasons_for",
+           "reasons_against", "flags", "provisional")
 
 
 def neutralise(value: Any) -> Any:
@@ -39,9 +41,11 @@ def flat_rows(batch: ScoredBatch) -> list[dict[str, Any]]:
     rows = []
     for p in batch.ranked():
         low, high = p.impact_interval or (None, None)
+        grade_low, grade_high = p.grade_interval or (None, None)
         row = {"rank": p.rank, "proposal_id": p.proposal_id, "partner_name": p.partner_name,
                "impact_probability": p.impact_probability, "impact_low": low, "impact_high": high,
-               "score": p.score, "grade": p.grade, "reasons_for": reason_text(p.reasons_for),
+               "score": p.score, "grade": p.grade, "grade_low": grade_low,
+               "grade_high": grade_high, "reasons_for": reason_text(p.reasons_for),
                "reasons_against": reason_text(p.reasons_against), "flags": flag_text(p.flags),
                "provisional": batch.provisional}
         if p.within_capacity is not None:
@@ -115,6 +119,8 @@ def _about(batch: ScoredBatch) -> list[tuple[str, Any]]:
             ("with real impact", model.get("positives")),
             ("provisional", "yes" if batch.provisional else "no"),
             ("base probability", batch.base_probability),
+            ("grade_low, grade_high", "the grades at the ends of the probability's interval: "
+                                      "the grades the proposal could have"),
             ("reasons", "points are percentage points from the base probability")]
 
 

@@ -40,13 +40,15 @@ _WHOLE = re.compile(r"-?\d+\.0")
 RESULT_TYPE = (
     "proposal_id string, partner_name string, impact_probability double, "
     "impact_interval array<double>, score long, "
-    "grade string, reasons_for array<struct<label: string, points: double>>, "
+    "grade string, grade_interval array<string>, "
+    "reasons_for array<struct<label: string, points: double>>, "
     "reasons_against array<struct<label: string, points: double>>, "
     "flags array<struct<feature: string, kind: string, value: string>>"
 )
 OUTPUT_SCHEMA = ("rank long, proposal_id string, partner_name string, impact_probability double, "
                  "impact_low double, impact_high double, score long, grade string, "
-                 "reasons_for string, reasons_against string, flags string, provisional boolean")
+                 "grade_low string, grade_high string, reasons_for string, "
+                 "reasons_against string, flags string, provisional boolean")
 _ROW, _RAW_NAME, _RESULT = "_partnerscore_row", "_partnerscore_raw_name", "_partnerscore_result"
 
 
@@ -203,8 +205,10 @@ def flat_row(pair: tuple[Any, int], provisional: bool = False) -> tuple[Any, ...
     result = row[_RESULT].asDict(recursive=True)
     name = result["partner_name"] if cell_text(row[_RAW_NAME]) is not None else None
     low, high = result.get("impact_interval") or (None, None)
+    grade_low, grade_high = result.get("grade_interval") or (None, None)
     values = {**result, "rank": position + 1, "partner_name": name, "impact_low": low,
-              "impact_high": high, "provisional": provisional,
+              "impact_high": high, "grade_low": grade_low, "grade_high": grade_high,
+              "provisional": provisional,
               "reasons_for": reason_text(result["reasons_for"] or []),
               "reasons_against": reason_text(result["reasons_against"] or []),
               "flags": flag_text([_whole(f) for f in result["flags"] or []])}
