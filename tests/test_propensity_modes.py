@@ -191,6 +191,30 @@ def test_looking_back_measures_what_the_last_period_did_to_the_next(
     assert f"check {suspect}'s outcomes first" in back.text
 
 
+def test_a_worse_look_back_within_chance_still_says_where_to_look(
+        labelled: pd.DataFrame, config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the tolerance but within chance (here: chance set wide), the look-back concludes
+    nothing, and still names the period to check first if anything is wrong."""
+    import pipelines.jobs.retrain as retrain
+
+    cfg = with_mode(config, "none")
+    periods = labelled["trial_period"].astype(str)
+    _, second, _ = sorted(set(periods))
+    proposals = labelled.copy()
+    inside = (periods == second).to_numpy()
+    proposals.loc[inside, "real_impact"] = 1 - proposals.loc[inside, "real_impact"]
+    champion = _champion_through(proposals, cfg, second)
+    harmed = look_back(champion, proposals, cfg, seed=0)
+    assert harmed is not None and (harmed.call, harmed.suspect) == ("harmed", second)
+    monkeypatch.setattr(retrain, "LOOK_BACK_Z", 1e6)
+    back = look_back(champion, proposals, cfg, seed=0)
+    assert back is not None and back.call == "unclear" and back.suspect == second
+    assert "too small to tell" in back.text and "disagree" not in back.text
+    assert f"The scores got worse, so if anything is wrong: Without {second}" in back.text
+    assert back.text.endswith(f"{second}'s outcomes are the ones to check first.")
+    assert back.to_json()["suspect"] == second
+
+
 def test_nothing_to_look_back_on_when_the_store_changed_or_outcomes_are_too_few(
         labelled: pd.DataFrame, config: Config) -> None:
     cfg = with_mode(config, "none")

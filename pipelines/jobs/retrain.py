@@ -280,7 +280,9 @@ class Hindsight:
     of the procedure without the last period on the last period and on the newest one,
     neither of which it has seen; `suspect`: when learning the last period made the
     newest one's scores worse beyond the gate's tolerance, the one of the two periods that
-    model scores worse, whose outcomes to check first (else "")."""
+    model scores worse, whose outcomes to check first (else ""); named also when the
+    scores got worse past the tolerance but within chance (`call` "unclear"), as where to
+    look if anything is wrong."""
 
     learned: str  # the champion's last period
     rows: int  # its outcomes
@@ -359,14 +361,15 @@ def look_back(champion: Bundle, proposals: pd.DataFrame, config: Config,
                       abs(config.gate.log_loss_tolerance))
     noise = LOOK_BACK_Z * paired_gap_se(y, without, with_last, w)
     suspect, call = "", "within"
+    worse = max(earlier_loss, key=lambda period: (earlier_loss[period], period))
+    scored = (f"Without {last}, the procedure scores {last} with a log loss of "
+              f"{earlier_loss[last]:.4f} and {newest_period} with "
+              f"{earlier_loss[newest_period]:.4f}")
     if gap > max(tolerance, noise):
-        call = "harmed"
-        suspect = max(earlier_loss, key=lambda period: (earlier_loss[period], period))
+        call, suspect = "harmed", worse
         verdict = (f"learning them made the scores of {newest_period} worse by more than the "
                    f"gate's tolerance ({tolerance:.4f}), so the outcomes of {last} and "
-                   f"{newest_period} disagree. Without {last}, the procedure scores {last} "
-                   f"with a log loss of {earlier_loss[last]:.4f} and {newest_period} with "
-                   f"{earlier_loss[newest_period]:.4f}: check {suspect}'s outcomes first "
+                   f"{newest_period} disagree. {scored}: check {suspect}'s outcomes first "
                    "(its rows and impact rate: partnerscore store)")
     elif gap < -max(tolerance, noise):
         call = "helped"
@@ -377,6 +380,13 @@ def look_back(champion: Bundle, proposals: pd.DataFrame, config: Config,
         chance = f"±{noise:.4f} in log loss" if np.isfinite(noise) else "one proposal is too few"
         verdict = (f"a change within what chance gives on {len(y)} proposals ({chance}), too "
                    f"small to tell whether {last}'s outcomes helped or harmed")
+        if gap > 0:
+            # Worse past the tolerance but within chance: nothing to conclude, yet where to
+            # look if anything is wrong (a period recorded backwards lands here a fifth of
+            # the time on months of 40; bench/results/look_back.md).
+            suspect = worse
+            verdict += (f". The scores got worse, so if anything is wrong: {scored}, and "
+                        f"{suspect}'s outcomes are the ones to check first")
     else:
         verdict = f"a change within the gate's tolerance ({tolerance:.4f}) either way"
     rows = int((periods == last).sum())
