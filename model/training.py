@@ -134,13 +134,16 @@ def _level(value: object, boolean: bool) -> str:
 
 def evidence(proposals: pd.DataFrame, y: np.ndarray,
              config: Config) -> dict[str, dict[str, list[int]]]:
-    """For categories and booleans: [proposals, with real impact] per value seen in training."""
+    """For categories and booleans: [proposals, with real impact] per value seen in training
+    ("missing" for an optional column the data lacks)."""
     out: dict[str, dict[str, list[int]]] = {}
     for column in config.features:
         if column.is_numeric:
             continue
         boolean = column.type == "boolean"
-        levels = [_level(v, boolean) for v in proposals[column.name]]
+        values = (proposals[column.name] if column.name in proposals  # an optional column
+                  else [None] * len(proposals))                       # absent: all missing
+        levels = [_level(v, boolean) for v in values]
         table = pd.DataFrame({"v": levels, "y": y}).groupby("v")["y"].agg(["size", "sum"])
         out[column.name] = {str(k): [int(r["size"]), int(r["sum"])] for k, r in table.iterrows()}
     return out

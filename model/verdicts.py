@@ -121,10 +121,13 @@ class LearnedPair:
     @property
     def clear(self) -> bool:
         """Whether the outcomes set the cell apart: its interval excludes zero."""
-        return self.low > 0 or self.high < 0
+        return bool(self.low > 0 or self.high < 0)
 
     def to_json(self) -> dict[str, Any]:
-        """{features, values, rows, observed, effect, interval, level, clear}, JSON-ready."""
-        return {"features": list(self.features), "values": list(self.values),
-                "rows": self.rows, "observed": self.observed, "effect": self.effect,
-                "interval": [self.low, self.high], "level": self.level, "clear": self.clear}
+        """{features, values, rows, observed, effect, interval, level, clear}, JSON-ready: plain
+        numbers and a JSON boolean (a numpy one would be written as the text "False")."""
+        return {"features": [str(f) for f in self.features],
+                "values": [str(v) for v in self.values], "rows": int(self.rows),
+                "observed": float(self.observed), "effect": float(self.effect),
+                "interval": [float(self.low), float(self.high)], "level": float(self.level),
+                "clear": self.clear}

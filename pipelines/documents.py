@@ -16,8 +16,19 @@ from model.explain import Reason
 from model.features import Flag
 from model.wording import belief_sentence
 
+
+def json_default(value: Any) -> Any:
+    """What `json.dumps` writes for a value it does not know: numpy scalars as the JSON
+    number or boolean they hold (a numpy boolean as the text "False" would read as true),
+    anything else as its text."""
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "shape", None) == ():
+        return item()
+    return str(value)
+
+
 __all__ = ["BeliefRecord", "Decision", "Flag", "GateRecord", "Interval", "Reason", "ScoredBatch",
-           "ScoredProposal", "TrainingRecord"]
+           "ScoredProposal", "TrainingRecord", "json_default"]
 
 
 @dataclass(slots=True)

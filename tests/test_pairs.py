@@ -86,6 +86,24 @@ def test_a_cell_is_clear_only_when_its_stricter_interval_excludes_zero() -> None
     assert pair_headers(records)[5] == "99% interval"
     assert pair_headers([{k: v for k, v in records[0].items() if k != "level"}])[5] == \
         "90% interval"  # a model recorded before the level was stored with its cells
+    # stored as JSON and read back, a cell straddling zero is not clear: a numpy boolean
+    # written as the text "False" once marked every recorded cell clear in the model report
+    import json
+
+    from pipelines.documents import json_default
+    from pipelines.report.card import pair_rows
+
+    stored = json.loads(json.dumps(records, default=json_default))
+    assert {type(r["clear"]) for r in stored} == {bool}
+    assert any(r["clear"] for r in stored)
+    straddling = {**stored[0], "interval": [-0.03, 2.01], "clear": "False"}  # as once recorded
+    assert pair_rows([straddling])[0][-1] == ""
+    for cell, row in zip(learned, pair_rows(stored), strict=True):
+        assert row[-1] == ("clear" if cell.low > 0 or cell.high < 0 else "")
+    earlier = [{**r, "clear": str(r["clear"])} for r in stored]  # as recorded before the mend
+    assert [row[-1] for row in pair_rows(earlier)] == [row[-1] for row in pair_rows(stored)]
+    assert json_default(np.bool_(False)) is False and json_default(np.int64(3)) == 3
+    assert json_default(np.float64(0.5)) == 0.5 and json_default(object) == str(object)
 
 
 def test_without_a_planted_cell_the_pair_terms_stay_near_zero_at_no_loss() -> None:

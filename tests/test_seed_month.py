@@ -123,3 +123,25 @@ def test_a_team_that_believed_in_partners_of_its_own_sector_is_told_the_outcomes
         "“Partner works in our own sector” raises impact: contradicted (-")
     assert {records["lifecycle_position", level].verdict
             for level in ("upstream", "downstream", "same_stage")} == {"confirmed"}
+
+
+def test_a_month_without_an_optional_feature_column_trains_and_counts_it_missing(
+        tmp_path: Path) -> None:
+    """`inbound` is optional: a file without the column trains (it crashed counting the
+    evidence per value), and the model records the column as missing everywhere."""
+    import pandas as pd
+
+    from model.training import evidence
+
+    config, text = read_config(None)
+    assert config.by_name["inbound"].required == "no"
+    month = pd.read_csv(SEED_MONTH).drop(columns=["inbound"])
+    source = tmp_path / "without_inbound.csv"
+    month.to_csv(source, index=False)
+    proposals = load_labelled([source], config)
+    assert "inbound" not in proposals
+    y = proposals["real_impact"].to_numpy(float)
+    assert evidence(proposals, y, config)["inbound"] == {"missing": [28, 3]}
+    outcome = run_training(Workspace.resolve(tmp_path / "ws"), config, text, proposals,
+                           str(source))
+    assert outcome.training.evidence["inbound"] == {"missing": [28, 3]}

@@ -320,6 +320,20 @@ def test_the_model_report_section_from_labelled_data_the_store_or_a_note(
     from_store = report_weak_signals(workspace, config, unlabelled, None)
     assert from_store is not None and from_store.source == str(workspace.store)
     assert from_store.report is not None and not from_store.report.strong
+    # a labelled file with one outcome left blank: the store's figures, saying so
+    incomplete = pd.read_csv(planted_file)
+    incomplete["real_impact"] = incomplete["real_impact"].astype(object)
+    incomplete.loc[13, "real_impact"] = None  # line 15 of the file, under its header
+    blank = tmp_path / "blank_label.csv"
+    incomplete.to_csv(blank, index=False)
+    instead = report_weak_signals(workspace, config, blank, None)
+    assert instead is not None and instead.source == str(workspace.store)
+    assert instead.note.startswith(f"Not from {blank}: it holds no complete outcomes (row 15, "
+                                   "column real_impact: found nothing")
+    assert instead.note.endswith("These figures are the workspace's labelled store's.")
+    assert "id=weak-signals-source" in weak_signals_section(instead)
+    assert from_store.note.startswith(f"Not from {unlabelled}")
+    assert report_weak_signals(workspace, config, None, None).note == ""  # no file given
 
 
 def test_the_model_report_has_a_weak_signals_section(

@@ -305,6 +305,8 @@ def report(
     from pipelines.jobs.surprises import report_weak_signals
 
     signals = None if file else report_weak_signals(ws, cfg, data, sheet)
+    if signals is not None and signals.note:
+        typer.echo(f"Weak signals: {signals.note}", err=True)
     report_command(ws, file, output=output, model=model, capacity=capacity, data=data,
                    sheet=sheet, gate_history=history, tracking=cfg.tracking, weak_signals=signals)
     typer.echo(f"wrote {output}")

@@ -8,6 +8,7 @@ from typing import Any, NoReturn
 
 from model.config import Config
 from model.validation import ContractError, Problem
+from pipelines.documents import json_default
 from pipelines.settings import Workspace
 from pipelines.storage.atomic import check_writable, write_output
 from pipelines.tracking import RegistrySettings
@@ -132,7 +133,7 @@ def train_command(workspace: Workspace, config: Config, config_text: str, files:
             "run_id": outcome.run_id}}
         from pipelines.cli.console import write_stdout
 
-        write_stdout(json.dumps(document, indent=2, default=str) + "\n")
+        write_stdout(json.dumps(document, indent=2, default=json_default) + "\n")
     else:
         training_summary(outcome.training, outcome.version, outcome.alias, outcome.model_name,
                          config.model.comfortable_positives, config.model.interval_level)

@@ -35,7 +35,7 @@ from model.propensity import scoring_weights
 from model.selection import fit_procedure, prepare
 from model.training import fewest_outcomes
 from model.wording import plural
-from pipelines.documents import LEARNED, Decision, GateRecord, TrainingRecord
+from pipelines.documents import LEARNED, Decision, GateRecord, TrainingRecord, json_default
 from pipelines.jobs.surprises import (
     WeakSignals,
     keep_weak_signals,
@@ -502,9 +502,9 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
         gateway.tag_version(name, outcome.version, gate.to_tags())
         labels = config.feature_labels
         gateway.log_run_outputs(outcome.run_id, metrics=_drift_metrics(drift), texts={
-            "drift.json": json.dumps(drift, indent=1, default=str),
+            "drift.json": json.dumps(drift, indent=1, default=json_default),
             "gate.json": json.dumps({**decision.__dict__, "hindsight": hindsight and
-                                     hindsight.to_json()}, indent=1, default=str),
+                                     hindsight.to_json()}, indent=1, default=json_default),
             "verdict_changes.txt": changes_text(changes),
             "model_card.md": model_card(outcome.training, labels, outcome.version, text,
                                         level=config.model.interval_level,

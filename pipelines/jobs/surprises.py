@@ -16,6 +16,7 @@ to be one.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -53,6 +54,7 @@ class WeakSignals:
     weighted: bool  # figures weighted by 1 / acceptance propensity
     settings: SurpriseSettings
     refused: str = ""  # why there is no report
+    note: str = ""  # for a report: why its figures come from elsewhere than the file given
 
     def to_json(self) -> dict[str, Any]:
         """The `partnerscore surprises --format json` document: cells, worse, tested, rate."""
@@ -167,29 +169,39 @@ def weak_signals_if_possible(proposals: pd.DataFrame, config: Config, source: st
                            config.surprises, refused=str(refused))
 
 
-def _labelled_file(data: Path | None, config: Config, sheet: str | None) -> pd.DataFrame | None:
-    """The proposals of `data` when it holds complete labelled outcomes, else None."""
+def _labelled_file(data: Path | None, config: Config,
+                   sheet: str | None) -> tuple[pd.DataFrame | None, str]:
+    """The proposals of `data` when it holds complete labelled outcomes, else None with why
+    not ("" when no file was given)."""
     from pipelines.storage.readers import load_proposals
 
-    if data is None or str(data) == "-":  # standard input cannot be read a second time
-        return None
+    if data is None:
+        return None, ""
+    if str(data) == "-":  # standard input cannot be read a second time
+        return None, "standard input is read once, for the contribution plots"
     try:
-        return load_proposals(data, config, labelled=True, sheet=sheet)
-    except ContractError:  # proposals without outcomes: the report still draws them
-        return None
+        return load_proposals(data, config, labelled=True, sheet=sheet), ""
+    except ContractError as exc:  # proposals without outcomes: the report still draws them
+        first = exc.problems[0] if exc.problems else None
+        return None, f"it holds no complete outcomes ({first})" if first else "no outcomes"
 
 
 def report_weak_signals(workspace: Workspace, config: Config, data: Path | None,
                         sheet: str | None, *, seed: int = 0) -> WeakSignals | None:
-    """Weak signals for the model report: from `data` when labelled, else from the store.
+    """Weak signals for the model report: from `data` when labelled, else from the store,
+    saying so (`note`) when a file was given whose outcomes could not be used.
 
     Returns None when neither holds labelled outcomes. A store that cannot be read gives
     a document saying why: the rest of the model report does not depend on it.
     """
-    proposals = _labelled_file(data, config, sheet)
+    proposals, unusable = _labelled_file(data, config, sheet)
     if proposals is not None:
         return weak_signals_if_possible(proposals, config, str(data), seed=seed)
-    return store_weak_signals(workspace, config, seed=seed)
+    signals = store_weak_signals(workspace, config, seed=seed)
+    if unusable and signals is not None:
+        return dataclasses.replace(signals, note=f"Not from {data}: {unusable}. These figures "
+                                                 "are the workspace's labelled store's.")
+    return signals
 
 
 def store_weak_signals(workspace: Workspace, config: Config, *,

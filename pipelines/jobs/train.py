@@ -20,7 +20,7 @@ from model.parallel import Task, Workers, start_for_training
 from model.progress import NO_PROGRESS, Progress
 from model.validation import ContractError, Problem
 from model.wording import belief_label
-from pipelines.documents import LEARNED, BeliefRecord, TrainingRecord
+from pipelines.documents import LEARNED, BeliefRecord, TrainingRecord, json_default
 from pipelines.settings import Workspace
 from pipelines.storage.atomic import write_atomic
 from pipelines.storage.bundle import write_bundle
@@ -278,7 +278,7 @@ def run_training(workspace: Workspace, config: Config, config_text: str,
         alias = _make_current(opened.gateway, workspace, config, outcome.version,
                               opened.champion)
         write_atomic(workspace.root / "last_training.json",
-                     json.dumps(outcome.training.to_json(), default=str).encode())
+                     json.dumps(outcome.training.to_json(), default=json_default).encode())
     return dataclasses.replace(outcome, alias=alias)
 
 

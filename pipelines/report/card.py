@@ -74,12 +74,19 @@ def pair_headers(pairs: Sequence[Mapping[str, Any]]) -> list[str]:
             f"{100 * level:.0f}% interval", ""]
 
 
+def pair_clear(pair: Mapping[str, Any]) -> bool:
+    """Whether a recorded pair cell's interval excludes zero, read from the interval itself:
+    models recorded before 2026-12-01 hold `clear` as the text "True" or "False"."""
+    low, high = pair["interval"]
+    return bool(float(low) > 0 or float(high) < 0)
+
+
 def pair_rows(pairs: Sequence[Mapping[str, Any]]) -> list[list[str]]:
     """Each learned pair cell (`TrainingRecord.pairs`) as plain text cells, largest term first."""
     return [[cell_label(cell_key(*p["values"])), str(p["rows"]), f"{p['observed']:g}",
              f"{p['effect']:+.2f}", f"×{math.exp(p['effect']):.2f}",
              f"{p['interval'][0]:+.2f} to {p['interval'][1]:+.2f}",
-             "clear" if p.get("clear") else ""] for p in pairs]
+             "clear" if pair_clear(p) else ""] for p in pairs]
 
 
 def no_pairs_text(training: TrainingRecord) -> str:

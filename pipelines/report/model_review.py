@@ -21,7 +21,7 @@ from model.explain import explain
 from model.pairs import with_cells
 from model.shap_check import ShapSummary, value_shade
 from model.wording import provisional_advice
-from pipelines.documents import GateRecord
+from pipelines.documents import GateRecord, json_default
 from pipelines.jobs.predict import model_info
 from pipelines.report.batch import model_name, periods_text
 from pipelines.report.card import (
@@ -241,7 +241,7 @@ def _cell(value: Any) -> str:
                            f"{number(v['value'], 0 if k == 'impact_count' else 4)}"
                            for k, v in value.items() if k not in REPEATED_METRICS)
     if isinstance(value, dict | list):
-        return f"<code>{esc(json.dumps(value, default=str))}</code>"
+        return f"<code>{esc(json.dumps(value, default=json_default))}</code>"
     return esc(value)
 
 

@@ -133,6 +133,8 @@ def weak_signals_section(signals: WeakSignals | None) -> str:
     head = ("<section id=weak-signals><h2>Weak signals: improbable alliances</h2>"
             "<p>Pairs of values (a partner sector with a partnership type, ...) whose real impact "
             "beats what the scoring model, which learns one effect per feature, expects.</p>")
+    if signals is not None and signals.note:
+        head += f"<p class=warning id=weak-signals-source>{esc(signals.note)}</p>"
     if signals is None or signals.report is None:
         return head + _missing(signals) + "</section>"
     report = signals.report

@@ -25,7 +25,7 @@ import yaml
 
 from model.config import Config, parse_config
 from model.scorer import ScoringModel
-from pipelines.documents import TrainingRecord
+from pipelines.documents import TrainingRecord, json_default
 from pipelines.storage.atomic import fsync_directory, fsync_file, sha256_file, write_synced
 
 FORMAT = "partnerscore-bundle/1"
@@ -74,7 +74,7 @@ def write_bundle(directory: Path, model: ScoringModel, config_text: str,
         "arrays.npz": buffer.getvalue(),
         "config.yaml": config_text.encode("utf-8"),
         "training.json": json.dumps(training.to_json(), indent=1, sort_keys=True,
-                                    default=str).encode(),
+                                    default=json_default).encode(),
     }
     for name, data in contents.items():
         write_synced(directory / name, data)

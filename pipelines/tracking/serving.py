@@ -36,10 +36,12 @@ def raw_frame(model_input: pd.DataFrame) -> pd.DataFrame:
 
 
 def request_frame(proposals: pd.DataFrame, config: Config) -> pd.DataFrame:
-    """Validated proposals as a client sends them: the signature's columns, real booleans."""
+    """Validated proposals as a client sends them: the signature's columns (an optional one
+    the proposals lack sent as null), real booleans."""
     keep = [c.name for c in config.columns
             if c.feature or c.name in (config.role("id"), config.roles.get("name"))]
-    request = proposals[keep].copy()
+    request = proposals.reindex(columns=keep).astype(
+        {name: object for name in keep if name not in proposals})
     for column in config.columns:
         if column.name in request and column.type == "boolean":
             request[column.name] = pd.Series(
