@@ -5,6 +5,10 @@ class TrainingRefused(Exception):
     """The labelled data cannot support a trustworthy model (too few outcomes)."""
 
 
+class ReportRefused(TrainingRefused):
+    """The labelled data cannot support the weak-signal report (its main-effects model)."""
+
+
 class ExplanationMismatch(Exception):
     """The exported model's explanations differ from shap's: the model is not registered."""
 
@@ -17,4 +21,4 @@ def refuse_single_outcome(positives: int, rows: int) -> None:
         outcome = "real impact" if positives else "no real impact"
         raise TrainingRefused(f"all {rows} labelled proposals have {outcome}: a model needs both "
                               "outcomes to learn from; label proposals with the other outcome "
-                              "and train again")
+                              "first")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import re
@@ -149,6 +150,14 @@ def test_high_ranked_cells_are_the_first_better_than_expected_ones() -> None:
     cells = tuple(_cell(SECTOR_TYPE, (f"s{i}", "referral"), 5.0 - i) for i in range(5))
     chosen = high_ranked_cells(_signals(cells), 3)
     assert chosen.cells == cells[:3] and "3 cell(s)" in chosen.note
+    # named in words, and said to be leads while none is strong
+    assert chosen.note.endswith("none of them strong yet: leads that more outcomes will confirm "
+                                "or dismiss: S0 × Referral (partner_sector × partnership_type); "
+                                "S1 × Referral (partner_sector × partnership_type); S2 × "
+                                "Referral (partner_sector × partnership_type)")
+    strong = (dataclasses.replace(cells[0], strong=True), *cells[1:])
+    assert "ranked high by the weak-signal report of 300 labelled proposals, 1 of them strong: " \
+           in high_ranked_cells(_signals(strong), 3).note
     assert high_ranked_cells(None, 3).cells == ()
     assert "uniform" in high_ranked_cells(_signals(None, "too few outcomes"), 3).note
     assert high_ranked_cells(_signals(()), 3).cells == ()

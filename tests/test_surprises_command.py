@@ -155,7 +155,7 @@ def test_the_store_is_the_default_and_data_wins_over_it(
         capsys: pytest.CaptureFixture[str]) -> None:
     workspace = Workspace.resolve(tmp_path)
     status, _, err = _run(["surprises", "--workspace", str(tmp_path)], capsys)
-    assert status == 2 and "surprises: 1 problem" in err and "ingest" in err
+    assert status == 2 and err.startswith("surprises: found nothing in ") and "ingest" in err
     store.ingest(workspace, load_proposals(planted_file, config, labelled=True), config,
                  source=str(planted_file))
     from_store = _json(["surprises", "--workspace", str(tmp_path)], capsys)
@@ -175,6 +175,16 @@ def test_a_history_without_a_planted_cell_calls_nothing_strong(config: Config) -
     assert not any(c.strong for c in quiet.report.worse)
     assert planted.report.strong and planted.report.strong[0].values == PLANTED
     assert "0 strong cells among" in "\n".join(surprises_text(quiet))
+    # the watched pairs in the configuration's words; a history too small to test any cell
+    # says so without the paragraph on chance
+    worded = surprises_text(planted, config.feature_labels)
+    assert worded[1].startswith("Watched pairs (interactions in the configuration): Partner "
+                                "sector × partnership type;")
+    small = find_weak_signals(history(planted=True).head(40), config, "small", seed=0)
+    assert small.report is not None and small.report.tested == 0
+    text = surprises_text(small, config.feature_labels)
+    assert text[-1].startswith("No cell has 10 proposals or more among the 40 labelled")
+    assert not any("by chance" in line.lower() for line in text)
 
 
 def test_bad_format_and_too_little_data_exit_2(planted_file: Path, tmp_path: Path,
@@ -190,6 +200,7 @@ def test_bad_format_and_too_little_data_exit_2(planted_file: Path, tmp_path: Pat
     status, out, err = _run(["surprises", "--data", str(none), "--workspace", str(tmp_path)],
                             capsys)
     assert status == 2 and "no real impact" in err and out == ""
+    assert err.startswith("no weak-signal report: all ") and "train" not in err
 
 
 def _team_config(tmp_path: Path, surprises: dict[str, Any]) -> Path:
@@ -358,8 +369,11 @@ def test_retrain_lists_strong_cells_briefly(config: Config) -> None:
     assert lines[0].startswith("Weak signals this period (") and len(lines) <= 6
     assert lines[1].startswith("  STRONG, better than expected: Video games × Technical "
                                "integration")
+    assert f"(the whole store with it: {signals.report.tested} cells tested in " \
+           f"{signals.rows} labelled proposals;" in lines[0]
     quiet = retrain_lines(find_weak_signals(history(planted=False), config, "store", seed=0))
     assert all("STRONG" not in line for line in quiet)
+    assert quiet[-1].startswith("  none: no cell is both rare among the ")
     refused = WeakSignals(None, "store", 40, False, config.surprises, refused="too few")
     assert retrain_lines(refused) == ["Weak signals this period: none computed (too few)"]
     assert retrain_lines(None) == []
@@ -428,3 +442,14 @@ def test_training_counts_the_cells_the_weak_signal_report_tests(trained: Trained
     assert signals.report is not None
     assert trained.outcome.training.data["pair_cells"] == signals.report.tested > 20
     assert config.surprises.products, "the shipped configuration learns a product too"
+
+
+def test_an_empty_store_says_what_to_do_in_a_sentence(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """No file was given and the store is empty: no problem table, no 'fix the file'."""
+    for command in ("surprises", "train"):
+        status, out, err = _run([command, "--workspace", str(tmp_path / "empty")], capsys)
+        assert status == 2 and out == ""
+        assert err == (f"{command}: found nothing in {tmp_path / 'empty' / 'store'}; expected "
+                       "labelled outcomes: pass --data FILE or ingest a period first "
+                       "(partnerscore ingest FILE). Nothing was written.")

@@ -59,9 +59,21 @@ err = _Output(stderr=True, highlight=False, soft_wrap=not _ERR_TTY,
               width=None if _ERR_TTY or os.environ.get("COLUMNS") else 150)
 
 
+# Sources of problems that are commands, not files: what they lack is no file's fault.
+COMMAND_SOURCES = ("train", "surprises")
+
+
 def contract_report(error: ContractError) -> None:
-    """Every problem in a table: row, column, value found, what was expected."""
+    """Every problem in a table: row, column, value found, what was expected; a command's
+    single problem outside any file (an empty store, named as the value) as a sentence."""
     count = len(error.problems)
+    if error.source in COMMAND_SOURCES and count == 1 and error.problems[0].row is None \
+            and not error.problems[0].column:
+        problem = error.problems[0]
+        where = f" in {problem.value}" if problem.value else ""
+        err.print(f"{error.source}: found nothing{where}; expected {problem.expected}. Nothing "
+                  "was written.", markup=False)
+        return
     title = f"{error.source + ': ' if error.source else ''}{count} problem{'s' * (count != 1)}"
     err.print(title, markup=False)  # on its own line: a long path is never cut
     table = Table(show_lines=False)
@@ -76,7 +88,8 @@ def contract_report(error: ContractError) -> None:
     if error.source == "decide":
         err.print("Nothing was logged. Pass only new proposals, or --again to decide anew.")
         return
-    fix = "the --set options" if error.source == "--set" else "the file"
+    fix = ("the --set options" if error.source == "--set" else
+           "the data" if error.source in COMMAND_SOURCES else "the file")
     err.print(f"Nothing was written. Fix {fix} and run the command again.")
 
 

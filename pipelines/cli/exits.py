@@ -15,7 +15,7 @@ from typing import Any
 import typer
 
 from model.config import ConfigError
-from model.errors import ExplanationMismatch, TrainingRefused
+from model.errors import ExplanationMismatch, ReportRefused, TrainingRefused
 from model.validation import ContractError
 from pipelines.errors import NotRegistered, OutputUnwritable, ReaderGone, TrackingUnavailable
 from pipelines.storage.lock import WorkspaceBusy
@@ -33,6 +33,7 @@ def _failures() -> list[Failure]:
 
     return [
         (ConfigError, BAD_INPUT, str),
+        (ReportRefused, BAD_INPUT, lambda e: f"no weak-signal report: {e}"),
         (TrainingRefused, BAD_INPUT, lambda e: f"training refused: {e}"),
         (NotRegistered, BAD_INPUT, str),
         (OutputUnwritable, BAD_INPUT, lambda e: f"{e}. Nothing was written."),

@@ -226,6 +226,7 @@ def decide(workspace: Workspace, config: Config, file: str, *, capacity: int,
            explore_rate: float, seed: int | None, model: str | None, again: bool = False) -> None:
     """`partnerscore decide`: accept within capacity, explore, log every decision."""
     from pipelines.jobs.decide import run_decide
+    from pipelines.report.weak_signals import value_words
 
     outcome = run_decide(workspace, file, capacity=capacity, explore_rate=explore_rate, seed=seed,
                          model=model, tracking=config.tracking, config=config, again=again)
@@ -237,7 +238,7 @@ def decide(workspace: Workspace, config: Config, file: str, *, capacity: int,
     for column in ("rank", "proposal", "impact", "decision", "drawn", "propensity", "cell"):
         table.add_column(column)
     for d in sorted(outcome.decisions, key=lambda d: d.rank):
-        cell = " x ".join(f"{k}={v}" for k, v in (d.cell or {}).items())
+        cell = " × ".join(value_words(str(v)) for v in (d.cell or {}).values())
         table.add_row(str(d.rank), str(d.proposal_id), f"{d.impact_probability:.1%}",
                       "ACCEPT" if d.accepted else "decline", d.drawn or "",
                       f"{d.propensity:.3f}", cell)

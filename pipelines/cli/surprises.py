@@ -8,9 +8,12 @@ is read for what it is. `--format json` writes the computation's document as it 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from model.config import Config
+from model.errors import ReportRefused, TrainingRefused
+from model.pairs import pair_name
 from model.surprises import Cell
 from model.validation import ContractError
 from pipelines.cli.console import out
@@ -39,19 +42,24 @@ def _section(title: str, cells: tuple[Cell, ...], limit: int, signals: WeakSigna
     return lines
 
 
-def surprises_text(signals: WeakSignals) -> list[str]:
-    """The report as lines: what was tested and what chance means, better cells, then worse."""
+def surprises_text(signals: WeakSignals, labels: Mapping[str, str] | None = None) -> list[str]:
+    """The report as lines: what was tested and what chance means, better cells, then worse
+    (`labels`: the configuration's words for columns and pairs, `Config.feature_labels`)."""
     report = signals.report
     if report is None:
         return [f"No weak-signal report from {signals.source}: {signals.refused}"]
-    pairs = "; ".join(" × ".join(pair) for pair in signals.settings.pairs)
-    lines = ["Weak signals: pairs of values whose outcomes beat the model's expectations",
-             f"Watched pairs (interactions in the configuration): {pairs}.",
-             chance_paragraph(signals)]
+    labels = labels or {}
+    pairs = "; ".join(labels.get(pair_name(pair), " × ".join(pair))
+                      for pair in signals.settings.pairs)
+    lines = ["Weak signals: pairs of values whose outcomes beat, or fall short of, the model's "
+             "expectations",
+             f"Watched pairs (interactions in the configuration): {pairs}."]
     if report.tested == 0:
-        lines.append(f"No cell has {signals.settings.min_rows} proposals or more: nothing was "
-                     "tested (label more periods, or lower surprises.min_rows).")
+        lines.append(f"No cell has {signals.settings.min_rows} proposals or more among the "
+                     f"{signals.rows} labelled proposals ({signals.source}): nothing was tested "
+                     "(label more periods, or lower surprises.min_rows).")
         return lines
+    lines.append(chance_paragraph(signals))
     strong = len(report.strong) + sum(c.strong for c in report.worse)
     lines.append(f"{strong} strong cell{'s' * (strong != 1)} among {report.tested} tested.")
     lines += _section("Better than expected", report.cells, SHOWN_BETTER, signals)
@@ -67,13 +75,15 @@ def retrain_lines(signals: WeakSignals | None) -> list[str]:
     if signals.report is None:
         return [f"{head}: none computed ({signals.refused})"]
     tested, watched = signals.report.tested, signals.watched()
-    lines = [f"{head} ({tested} cells tested over the store; details: partnerscore surprises):"]
+    lines = [f"{head} (the whole store with it: {tested} cells tested in {signals.rows} labelled "
+             "proposals; details: partnerscore surprises):"]
     lines += [f"  {'STRONG' if c.strong else 'watch'}, "
               f"{'better' if c.observed >= c.expected else 'worse'} than expected: "
               f"{cell_sentence(c, signals)}" for c in watched[:RETRAIN_SHOWN]]
     if not watched:
-        lines.append(f"  none: no cell is rarer than about once by chance among {tested} tested "
-                     f"and below {OWN_CHANCE:.0%} on its own")
+        lines.append(f"  none: no cell is both rare among the {tested} tested (fewer than one "
+                     f"cell this strong expected by chance) and unlikely on its own (under "
+                     f"{OWN_CHANCE:.0%})")
     return lines
 
 
@@ -89,7 +99,7 @@ def surprises_command(workspace: Workspace, config: Config, files: list[Path], *
 
     Raises:
         ContractError: a bad option or file, or no labelled outcomes anywhere.
-        TrainingRefused: outcomes of one kind only, or too few of either (as `train`).
+        ReportRefused: outcomes of one kind only, or too few of either (as `train`).
     """
     import pandas as pd
 
@@ -107,11 +117,14 @@ def surprises_command(workspace: Workspace, config: Config, files: list[Path], *
                     raise
                 raise ContractError(exc.problems, source="surprises") from None
             assert isinstance(proposals, pd.DataFrame)
-            return find_weak_signals(proposals, config, source, seed=seed)
+            try:
+                return find_weak_signals(proposals, config, source, seed=seed)
+            except TrainingRefused as exc:  # said of the report, not of a training
+                raise ReportRefused(str(exc)) from None
         signals = compute() if files else computed_and_kept(workspace, config, seed, compute)
     if output_format == "json":
         from pipelines.cli.console import write_stdout
 
         write_stdout(json.dumps(signals.to_json(), indent=2, allow_nan=False) + "\n")
     else:
-        print_lines(surprises_text(signals))
+        print_lines(surprises_text(signals, config.feature_labels))

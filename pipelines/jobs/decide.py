@@ -73,11 +73,15 @@ def high_ranked_cells(signals: WeakSignals | None, count: int) -> DirectedCells:
     cells = signals.report.cells[:count]
     if not cells:
         return DirectedCells((), "No cell beats its expectation: exploration is uniform")
-    named = "; ".join(" x ".join(f"{f}={v}" for f, v in zip(c.features, c.values, strict=True))
-                      for c in cells)
+    from pipelines.report.weak_signals import pair_words
+
+    named = "; ".join(pair_words(c) for c in cells)
+    strong = sum(c.strong for c in cells)
+    status = ("none of them strong yet: leads that more outcomes will confirm or dismiss"
+              if not strong else f"{strong} of them strong")
     return DirectedCells(cells, f"Exploration directed to {len(cells)} cell(s) ranked high by "
-                                f"the weak-signal report of {signals.rows} labelled proposals: "
-                                f"{named}")
+                                f"the weak-signal report of {signals.rows} labelled proposals, "
+                                f"{status}: {named}")
 
 
 def cells_of(proposals: pd.DataFrame, cells: Sequence[Cell]) -> list[CellValues | None]:
