@@ -333,14 +333,20 @@ def surprises_for(proposals: pd.DataFrame, config: Config, settings: SurpriseSet
                   seed: int = 0) -> SurpriseReport:
     """The surprises report of validated labelled proposals, expectations included.
 
+    A watched column the configuration declares but the proposals lack (an optional one
+    left out of the file) is missing in every proposal, as the data contract reads it: its
+    pairs have no cell to test.
+
     Raises:
         TrainingRefused: when the outcomes cannot support a main-effects model.
-        ContractError: when a watched column is absent from the proposals.
+        ContractError: when a watched column is not a column of the configuration.
     """
     from model.selection import prepare
 
     data = prepare(proposals, config)
-    return find_surprises(data.proposals, data.y, expected_impact(data, config, seed=seed),
+    absent = {c for pair in settings.pairs for c in pair} - set(data.proposals.columns)
+    frame = data.proposals.assign(**{c: None for c in sorted(absent) if c in config.by_name})
+    return find_surprises(frame, data.y, expected_impact(data, config, seed=seed),
                           settings, weights=data.scoring_weights,
                           labels={c.name: c.label for c in config.columns})
 

@@ -49,6 +49,14 @@ def test_decision_log_round_trip_and_propensity_fill(tmp_path, config: Config) -
     filled = decisions.fill_propensity(frame, workspace, config)
     assert filled["acceptance_propensity"].tolist()[:2] == [0.25, 0.5]
     assert np.isnan(filled["acceptance_propensity"].iloc[2])
+    # one filled (a); b kept its own; z is not in the log: ingest says how many it filled
+    from pipelines.jobs.ingest import ingest_notes
+
+    assert filled.attrs[decisions.FILLED] == 1
+    assert ("the acceptance propensities of 1 proposal were not in the file and were taken "
+            "from the decision log") in ingest_notes(config, filled, decisions.read(workspace))
+    given = frame.fillna(1.0)
+    assert decisions.fill_propensity(given, workspace, config).attrs[decisions.FILLED] == 0
 
 
 def test_ingest_says_what_outcomes_say_against_the_log(tmp_path, config: Config) -> None:

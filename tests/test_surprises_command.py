@@ -127,8 +127,12 @@ def test_json_schema_is_stable(planted_file: Path, tmp_path: Path,
                                capsys: pytest.CaptureFixture[str]) -> None:
     document = _json(["surprises", "--data", str(planted_file), "--workspace", str(tmp_path)],
                      capsys)
-    assert set(document) == {"cells", "worse", "tested", "false_alarm_rate"}
+    assert set(document) == {"cells", "worse", "tested", "false_alarm_rate", "source", "rows",
+                             "weighted", "min_rows", "interval_level"}
     assert isinstance(document["tested"], int) and document["false_alarm_rate"] == 0.1
+    assert document["source"] == str(planted_file) and document["weighted"] is False
+    assert document["rows"] == len(pd.read_csv(planted_file))
+    assert (document["min_rows"], document["interval_level"]) == (10, 0.9)
     for cell in (*document["cells"], *document["worse"]):
         assert set(cell) == set(CELL_TYPES)
         for key, kind in CELL_TYPES.items():
@@ -453,3 +457,22 @@ def test_an_empty_store_says_what_to_do_in_a_sentence(tmp_path: Path,
         assert err == (f"{command}: found nothing in {tmp_path / 'empty' / 'store'}; expected "
                        "labelled outcomes: pass --data FILE or ingest a period first "
                        "(partnerscore ingest FILE). Nothing was written.")
+
+
+def test_a_watched_optional_column_the_file_lacks_has_no_cell_to_test(
+        planted_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A team watches its own optional category (region) with the partnership type; a file
+    without the column reads as region missing everywhere: that pair has no cell, the
+    others are tested as before (it used to stop with an unnamed 'this column' problem)."""
+    raw = copy.deepcopy(SHIPPED)
+    raw["columns"]["region"] = {"type": "open_category", "required": False, "feature": True,
+                                "label": "Region"}
+    raw["interactions"] = [["region", "partnership_type"], ["partner_sector", "partnership_type"]]
+    path = tmp_path / "team.yaml"
+    path.write_text(yaml.safe_dump(raw), "utf-8")
+    argv = ["surprises", "--data", str(planted_file), "--workspace", str(tmp_path),
+            "--config", str(path)]
+    document = _json(argv, capsys)
+    features = {tuple(c["features"]) for c in (*document["cells"], *document["worse"])}
+    assert features == {("partner_sector", "partnership_type")} and document["tested"] > 0
+    assert document["cells"][0]["values"] == list(PLANTED)

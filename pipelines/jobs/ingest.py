@@ -9,6 +9,7 @@ import pandas as pd
 
 from model.config import Config
 from model.validation import ContractError, Problem
+from model.wording import plural
 from pipelines.documents import Decision
 from pipelines.settings import Workspace
 from pipelines.storage import decisions, store
@@ -44,11 +45,15 @@ def ingest_file(workspace: Workspace, config: Config, file: Path, *, period: str
 
 def ingest_notes(config: Config, frame: pd.DataFrame, logged: list[Decision]) -> tuple[str, ...]:
     """What a user should know about outcomes just stored: features the file lacks (every
-    proposal counts as not giving them) and what they say against the decision log
-    (`logged`)."""
+    proposal counts as not giving them), propensities taken from the decision log, and what
+    the outcomes say against that log (`logged`)."""
     absent = [c.name for c in config.features if c.name not in frame.columns]
     notes = [f"the file has no column {', '.join(absent)}: every proposal of it counts as "
              f"not giving {'it' if len(absent) == 1 else 'them'}"] if absent else []
+    filled = int(frame.attrs.get(decisions.FILLED, 0))
+    if filled:
+        notes.append(f"the acceptance propensities of {plural(filled, 'proposal')} were not in "
+                     "the file and were taken from the decision log")
     return (*notes, *decisions.disagreements(frame, logged, config))
 
 

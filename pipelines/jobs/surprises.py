@@ -57,11 +57,14 @@ class WeakSignals:
     note: str = ""  # for a report: why its figures come from elsewhere than the file given
 
     def to_json(self) -> dict[str, Any]:
-        """The `partnerscore surprises --format json` document: cells, worse, tested, rate."""
+        """The `partnerscore surprises --format json` document: cells, worse, tested, rate, and
+        what it was computed from (source, rows, weighted, min_rows, interval_level)."""
         if self.report is None:
             raise ValueError(f"no weak-signal report: {self.refused}")
         return {**self.report.to_json(), "tested": self.report.tested,
-                "false_alarm_rate": self.settings.false_alarm_rate}
+                "false_alarm_rate": self.settings.false_alarm_rate,
+                "source": self.source, "rows": self.rows, "weighted": self.weighted,
+                "min_rows": self.settings.min_rows, "interval_level": self.settings.interval}
 
     def watched(self) -> tuple[Cell, ...]:
         """Strong cells, then cells worth watching, in either direction, strongest first."""

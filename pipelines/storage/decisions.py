@@ -43,8 +43,12 @@ def read(workspace: Workspace) -> list[Decision]:
     return records
 
 
+FILLED = "propensities_filled"  # frame.attrs: how many propensities fill_propensity filled
+
+
 def fill_propensity(frame: pd.DataFrame, workspace: Workspace, config: Config) -> pd.DataFrame:
-    """Missing acceptance propensities taken from the latest logged decision of each proposal."""
+    """Missing acceptance propensities taken from the latest logged decision of each proposal
+    (how many: `frame.attrs[FILLED]`)."""
     column = config.roles.get("propensity")
     if column is None:
         return frame
@@ -55,6 +59,7 @@ def fill_propensity(frame: pd.DataFrame, workspace: Workspace, config: Config) -
     current = out[column] if column in out else pd.Series(np.nan, index=out.index)
     logged = out[config.role("id")].map(latest).astype(float)
     out[column] = current.where(current.notna(), logged)
+    out.attrs[FILLED] = int((current.isna() & logged.notna()).sum())
     return out
 
 
