@@ -12,19 +12,20 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
+import numpy as np
+
 from model.explain import Reason
 from model.features import Flag
 from model.wording import belief_sentence
 
 
 def json_default(value: Any) -> Any:
-    """What `json.dumps` writes for a value it does not know: numpy scalars as the JSON
-    number or boolean they hold (a numpy boolean as the text "False" would read as true),
-    anything else as its text."""
-    item = getattr(value, "item", None)
-    if callable(item) and getattr(value, "shape", None) == ():
-        return item()
-    return str(value)
+    """What `json.dumps` writes for a value it does not know: numpy booleans and numbers as
+    the JSON boolean or number they hold (a numpy boolean as the text "False" would read as
+    true), anything else as its text."""
+    if isinstance(value, np.bool_ | np.integer | np.floating):
+        return value.item()
+    return str(value)  # dates and other values as text
 
 
 __all__ = ["BeliefRecord", "Decision", "Flag", "GateRecord", "Interval", "Reason", "ScoredBatch",

@@ -86,8 +86,8 @@ def test_a_cell_is_clear_only_when_its_stricter_interval_excludes_zero() -> None
     assert pair_headers(records)[5] == "99% interval"
     assert pair_headers([{k: v for k, v in records[0].items() if k != "level"}])[5] == \
         "90% interval"  # a model recorded before the level was stored with its cells
-    # stored as JSON and read back, a cell straddling zero is not clear: a numpy boolean
-    # written as the text "False" once marked every recorded cell clear in the model report
+    # stored as JSON and read back, a cell straddling zero is not clear: `clear` is a JSON
+    # boolean, and a `clear` stored as text is read from the cell's interval
     import json
 
     from pipelines.documents import json_default
@@ -96,14 +96,15 @@ def test_a_cell_is_clear_only_when_its_stricter_interval_excludes_zero() -> None
     stored = json.loads(json.dumps(records, default=json_default))
     assert {type(r["clear"]) for r in stored} == {bool}
     assert any(r["clear"] for r in stored)
-    straddling = {**stored[0], "interval": [-0.03, 2.01], "clear": "False"}  # as once recorded
+    straddling = {**stored[0], "interval": [-0.03, 2.01], "clear": "False"}  # stored as text
     assert pair_rows([straddling])[0][-1] == ""
     for cell, row in zip(learned, pair_rows(stored), strict=True):
         assert row[-1] == ("clear" if cell.low > 0 or cell.high < 0 else "")
-    earlier = [{**r, "clear": str(r["clear"])} for r in stored]  # as recorded before the mend
+    earlier = [{**r, "clear": str(r["clear"])} for r in stored]  # `clear` stored as text
     assert [row[-1] for row in pair_rows(earlier)] == [row[-1] for row in pair_rows(stored)]
     assert json_default(np.bool_(False)) is False and json_default(np.int64(3)) == 3
     assert json_default(np.float64(0.5)) == 0.5 and json_default(object) == str(object)
+    assert json_default(np.datetime64("2026-01-01")) == "2026-01-01"  # dates stay text
 
 
 def test_without_a_planted_cell_the_pair_terms_stay_near_zero_at_no_loss() -> None:

@@ -127,8 +127,8 @@ def test_a_team_that_believed_in_partners_of_its_own_sector_is_told_the_outcomes
 
 def test_a_month_without_an_optional_feature_column_trains_and_counts_it_missing(
         tmp_path: Path) -> None:
-    """`inbound` is optional: a file without the column trains (it crashed counting the
-    evidence per value), and the model records the column as missing everywhere."""
+    """`inbound` is optional: a file without the column trains, and the model counts the
+    column's evidence as missing in every proposal."""
     import pandas as pd
 
     from model.training import evidence

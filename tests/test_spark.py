@@ -79,7 +79,7 @@ def test_spark_scores_equal_in_process_scores(spark: object, trained: Trained, c
     assert (got["impact_low"] <= got["impact_probability"]).all()
     assert (got["impact_probability"] <= got["impact_high"]).all()
     assert got["provisional"].tolist() == expected["provisional"].tolist()
-    for column in ("score", "grade", "reasons_for", "reasons_against", "flags"):
+    for column in ("score", "grade", "grade_low", "grade_high", "reasons_for", "reasons_against", "flags"):
         assert got[column].tolist() == expected[column].tolist(), column
     names = [None if pd.isna(v) else v for v in got["partner_name"]]
     assert names == [None if pd.isna(v) else v for v in expected["partner_name"]]

@@ -343,11 +343,12 @@ def test_the_model_report_section_from_labelled_data_the_store_or_a_note(
     incomplete.to_csv(blank, index=False)
     instead = report_weak_signals(workspace, config, blank, None)
     assert instead is not None and instead.source == str(workspace.store)
-    assert instead.note.startswith(f"Not from {blank}: it holds no complete outcomes (row 15, "
-                                   "column real_impact: found nothing")
+    assert instead.note.startswith(f"Not from {blank}: it is not a complete labelled file "
+                                   "(row 15, column real_impact: found nothing")
     assert instead.note.endswith("These figures are the workspace's labelled store's.")
     assert "id=weak-signals-source" in weak_signals_section(instead)
-    assert from_store.note.startswith(f"Not from {unlabelled}")
+    assert from_store.note == (f"Not from {unlabelled}: it holds no outcomes. These figures are "
+                               "the workspace's labelled store's.")
     assert report_weak_signals(workspace, config, None, None).note == ""  # no file given
 
 
@@ -457,13 +458,18 @@ def test_an_empty_store_says_what_to_do_in_a_sentence(tmp_path: Path,
         assert err == (f"{command}: found nothing in {tmp_path / 'empty' / 'store'}; expected "
                        "labelled outcomes: pass --data FILE or ingest a period first "
                        "(partnerscore ingest FILE). Nothing was written.")
+    status, out, err = _run(["retrain", "--workspace", str(tmp_path / "empty")], capsys)
+    assert status == 2 and out == ""
+    assert err == (f"retrain: found nothing in {tmp_path / 'empty' / 'store'}; expected "
+                   "labelled outcomes: pass FILE or run partnerscore ingest first. Nothing was "
+                   "written.")
 
 
 def test_a_watched_optional_column_the_file_lacks_has_no_cell_to_test(
         planted_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A team watches its own optional category (region) with the partnership type; a file
     without the column reads as region missing everywhere: that pair has no cell, the
-    others are tested as before (it used to stop with an unnamed 'this column' problem)."""
+    others are tested as usual."""
     raw = copy.deepcopy(SHIPPED)
     raw["columns"]["region"] = {"type": "open_category", "required": False, "feature": True,
                                 "label": "Region"}

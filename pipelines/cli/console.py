@@ -60,7 +60,7 @@ err = _Output(stderr=True, highlight=False, soft_wrap=not _ERR_TTY,
 
 
 # Sources of problems that are commands, not files: what they lack is no file's fault.
-COMMAND_SOURCES = ("train", "surprises")
+COMMAND_SOURCES = ("train", "surprises", "retrain")
 
 
 def contract_report(error: ContractError) -> None:

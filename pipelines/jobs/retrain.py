@@ -465,8 +465,9 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
         if proposals is None:
             from model.validation import ContractError, Problem
 
-            raise ContractError([Problem(None, None, "", "labelled outcomes in the store: "
-                                         "pass FILE or run partnerscore ingest first")])
+            raise ContractError([Problem(None, None, str(workspace.store),
+                                         "labelled outcomes: pass FILE or run partnerscore "
+                                         "ingest first")], source="retrain")
         if champion is not None:
             refuse_if_nothing_new(champion.training, str(champion_before), proposals, config,
                                   seed)

@@ -185,8 +185,11 @@ def _labelled_file(data: Path | None, config: Config,
     try:
         return load_proposals(data, config, labelled=True, sheet=sheet), ""
     except ContractError as exc:  # proposals without outcomes: the report still draws them
-        first = exc.problems[0] if exc.problems else None
-        return None, f"it holds no complete outcomes ({first})" if first else "no outcomes"
+        label = config.role("label")
+        lacks = [p for p in exc.problems if p.column == label and p.row is None]
+        if lacks or not exc.problems:  # proposals without outcomes, as documented
+            return None, "it holds no outcomes"
+        return None, f"it is not a complete labelled file ({exc.problems[0]})"
 
 
 def report_weak_signals(workspace: Workspace, config: Config, data: Path | None,

@@ -35,11 +35,12 @@ def periods_text(periods: list[str]) -> str:
     return f"{len(periods)} trial period{plural}, {periods[0]} to {periods[-1]}"
 
 
-def _grades(bundle: Bundle) -> str:
+def _grades(bundle: Bundle, scored: ScoredBatch) -> str:
     grades = bundle.config.scoring.grades
     parts = [f"{name} from {100 * low:g}%" for name, low in grades[:-1]]  # cut-offs as set
-    return ("Grades: " + ", ".join(parts) + f", {grades[-1][0]} below; beneath a grade, the "
-            "grades its interval spans.")
+    spans = ("; beneath a grade, the grades its interval spans"
+             if scored.model.get("interval_level") else "")
+    return "Grades: " + ", ".join(parts) + f", {grades[-1][0]} below{spans}."
 
 
 def _observed_rate(scored: ScoredBatch) -> str:
@@ -62,7 +63,7 @@ def _header(bundle: Bundle, scored: ScoredBatch, now: datetime) -> str:
              f"<p>Each proposal's points start from the base, "
              f"<strong id=base-probability>{percent(scored.base_probability)}</strong>: the "
              f"probability of a proposal at the average of the training proposals' log-odds"
-             f"{esc(_observed_rate(scored))}. {esc(_grades(bundle))}</p>"]
+             f"{esc(_observed_rate(scored))}. {esc(_grades(bundle, scored))}</p>"]
     if scored.capacity is not None:
         c = scored.capacity
         low, high = c["impactful_range"]

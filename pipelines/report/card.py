@@ -76,7 +76,7 @@ def pair_headers(pairs: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def pair_clear(pair: Mapping[str, Any]) -> bool:
     """Whether a recorded pair cell's interval excludes zero, read from the interval itself:
-    models recorded before 2026-12-01 hold `clear` as the text "True" or "False"."""
+    models recorded by earlier versions hold `clear` as the text "True" or "False"."""
     low, high = pair["interval"]
     return bool(float(low) > 0 or float(high) < 0)
 

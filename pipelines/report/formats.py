@@ -119,8 +119,9 @@ def _about(batch: ScoredBatch) -> list[tuple[str, Any]]:
             ("with real impact", model.get("positives")),
             ("provisional", "yes" if batch.provisional else "no"),
             ("base probability", batch.base_probability),
-            ("grade_low, grade_high", "the grades at the ends of the probability's interval: "
-                                      "the grades the proposal could have"),
+            *([("grade_low, grade_high", "the grades at the ends of the probability's "
+                                         "interval: the grades the proposal could have")]
+              if model.get("interval_level") else []),
             ("reasons", "points are percentage points from the base probability")]
 
 

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from model.config import TrackingSettings
+from model.config import ScoringSettings, TrackingSettings
 from model.validation import ContractError, Problem, cell_text
 from model.wording import flag_text, reason_text
 from pipelines.report.formats import COLUMNS
@@ -40,8 +40,7 @@ _WHOLE = re.compile(r"-?\d+\.0")
 RESULT_TYPE = (
     "proposal_id string, partner_name string, impact_probability double, "
     "impact_interval array<double>, score long, "
-    "grade string, grade_interval array<string>, "
-    "reasons_for array<struct<label: string, points: double>>, "
+    "grade string, reasons_for array<struct<label: string, points: double>>, "
     "reasons_against array<struct<label: string, points: double>>, "
     "flags array<struct<feature: string, kind: string, value: string>>"
 )
@@ -96,7 +95,7 @@ def score_parquet(model_uri: str, input_path: Path, output_path: Path, master: s
             proposals = _model_input(spark.read.parquet(str(input_path)), model_dir, str(input_path))
             scored = _scored(spark, proposals, model_dir, config.roles.get("name"))
             count = scored.count()
-            _ranked(spark, scored, provisional).write.parquet(str(staging))
+            _ranked(spark, scored, provisional, config.scoring).write.parquet(str(staging))
             scored.unpersist()
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -185,16 +184,19 @@ def _quiet(logger: str) -> Iterator[None]:
         log.setLevel(level)
 
 
-def _ranked(spark: SparkSession, scored: DataFrame, provisional: bool) -> DataFrame:
+def _ranked(spark: SparkSession, scored: DataFrame, provisional: bool,
+            scoring: ScoringSettings) -> DataFrame:
     """Best first over the whole table, ties in input order, as the CSV output's rows."""
     from pyspark.sql import functions as F
 
     ordered = scored.orderBy(F.col(f"{_RESULT}.impact_probability").desc(), F.col(_ROW).asc())
-    rows = ordered.rdd.zipWithIndex().map(functools.partial(flat_row, provisional=provisional))
+    rows = ordered.rdd.zipWithIndex().map(functools.partial(flat_row, provisional=provisional,
+                                                            scoring=scoring))
     return spark.createDataFrame(rows, OUTPUT_SCHEMA)
 
 
-def flat_row(pair: tuple[Any, int], provisional: bool = False) -> tuple[Any, ...]:
+def flat_row(pair: tuple[Any, int], provisional: bool = False,
+             scoring: ScoringSettings | None = None) -> tuple[Any, ...]:
     """One output row, in `pipelines.report.formats.COLUMNS` order, from (scored row, position).
 
     MLflow converts a struct's text field with numpy, which turns a missing partner
@@ -205,7 +207,11 @@ def flat_row(pair: tuple[Any, int], provisional: bool = False) -> tuple[Any, ...
     result = row[_RESULT].asDict(recursive=True)
     name = result["partner_name"] if cell_text(row[_RAW_NAME]) is not None else None
     low, high = result.get("impact_interval") or (None, None)
-    grade_low, grade_high = result.get("grade_interval") or (None, None)
+    # the grades of the interval's ends, from the model's own cut-offs: a registered model
+    # answers with the fields its own code knows, which may predate grade_interval
+    grades = (scoring or ScoringSettings()).grade_interval(
+        None if low is None or high is None else (float(low), float(high)))
+    grade_low, grade_high = grades or (None, None)
     values = {**result, "rank": position + 1, "partner_name": name, "impact_low": low,
               "impact_high": high, "grade_low": grade_low, "grade_high": grade_high,
               "provisional": provisional,
