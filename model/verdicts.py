@@ -99,6 +99,11 @@ class LearnedEffect:
                 "interval": [self.low, self.high], "verdict": self.verdict}
 
 
+def excludes_zero(low: float, high: float) -> bool:
+    """Whether an interval lies wholly on one side of zero (a pair cell is then clear)."""
+    return bool(float(low) > 0 or float(high) < 0)
+
+
 @dataclass(frozen=True)
 class LearnedPair:
     """One cell of a watched pair with the term the bayes model learned for it.
@@ -121,7 +126,7 @@ class LearnedPair:
     @property
     def clear(self) -> bool:
         """Whether the outcomes set the cell apart: its interval excludes zero."""
-        return bool(self.low > 0 or self.high < 0)
+        return excludes_zero(self.low, self.high)
 
     def to_json(self) -> dict[str, Any]:
         """{features, values, rows, observed, effect, interval, level, clear}, JSON-ready: plain

@@ -9,14 +9,17 @@ Kept import-light: the predict path loads this module.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVar
 
 import numpy as np
 
 from model.explain import Reason
 from model.features import Flag
 from model.wording import belief_sentence
+
+T = TypeVar("T")
 
 
 def json_default(value: Any) -> Any:
@@ -79,24 +82,16 @@ class ScoredProposal:
                    reasons_for=list(data["reasons_for"]),
                    reasons_against=list(data["reasons_against"]), flags=list(data["flags"]),
                    within_capacity=data.get("within_capacity"),
-                   impact_interval=_pair(data.get("impact_interval")),
-                   grade_interval=_grades(data.get("grade_interval")))
+                   impact_interval=_pair(data.get("impact_interval"), float),
+                   grade_interval=_pair(data.get("grade_interval"), str))
 
 
-def _pair(value: Any) -> tuple[float, float] | None:
-    """A JSON [low, high] as a tuple of floats (None stays None)."""
+def _pair(value: Any, kind: Callable[[Any], T]) -> tuple[T, T] | None:
+    """A JSON [low, high] as a tuple of `kind` (None stays None)."""
     if value is None:
         return None
     low, high = value
-    return float(low), float(high)
-
-
-def _grades(value: Any) -> tuple[str, str] | None:
-    """A JSON [grade at the low end, grade at the high end] as a tuple (None stays None)."""
-    if value is None:
-        return None
-    low, high = value
-    return str(low), str(high)
+    return kind(low), kind(high)
 
 
 @dataclass(frozen=True)
@@ -281,7 +276,7 @@ class BeliefRecord:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BeliefRecord:
         """Read what `to_json` wrote."""
-        interval = _pair(data.get("interval")) or (float("nan"), float("nan"))
+        interval = _pair(data.get("interval"), float) or (float("nan"), float("nan"))
         return cls(feature=str(data["feature"]), label=str(data.get("label", data["feature"])),
                    effect=float(data["effect"]), interval=interval,
                    verdict=str(data.get("verdict", LEARNED)), level=data.get("level"),

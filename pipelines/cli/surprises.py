@@ -49,8 +49,7 @@ def surprises_text(signals: WeakSignals, labels: Mapping[str, str] | None = None
     if report is None:
         return [f"No weak-signal report from {signals.source}: {signals.refused}"]
     labels = labels or {}
-    pairs = "; ".join(labels.get(pair_name(pair), " × ".join(pair))
-                      for pair in signals.settings.pairs)
+    pairs = "; ".join(labels.get(name, name) for name in map(pair_name, signals.settings.pairs))
     lines = ["Weak signals: pairs of values whose outcomes beat, or fall short of, the model's "
              "expectations",
              f"Watched pairs (interactions in the configuration): {pairs}."]

@@ -186,8 +186,8 @@ def _labelled_file(data: Path | None, config: Config,
         return load_proposals(data, config, labelled=True, sheet=sheet), ""
     except ContractError as exc:  # proposals without outcomes: the report still draws them
         label = config.role("label")
-        lacks = [p for p in exc.problems if p.column == label and p.row is None]
-        if lacks or not exc.problems:  # proposals without outcomes, as documented
+        if not exc.problems or any(p.column == label and p.row is None for p in exc.problems):
+            # proposals without outcomes, as documented
             return None, "it holds no outcomes"
         return None, f"it is not a complete labelled file ({exc.problems[0]})"
 

@@ -9,6 +9,7 @@ from typing import Any
 from model.bayes import PAIR_LEVEL, PAIR_NOTABLE
 from model.pairs import cell_key, cell_label
 from model.scorer import BAYES
+from model.verdicts import excludes_zero
 from model.wording import provisional_advice
 from pipelines.documents import BeliefRecord, Interval, TrainingRecord
 
@@ -77,8 +78,7 @@ def pair_headers(pairs: Sequence[Mapping[str, Any]]) -> list[str]:
 def pair_clear(pair: Mapping[str, Any]) -> bool:
     """Whether a recorded pair cell's interval excludes zero, read from the interval itself:
     models recorded by earlier versions hold `clear` as the text "True" or "False"."""
-    low, high = pair["interval"]
-    return bool(float(low) > 0 or float(high) < 0)
+    return excludes_zero(*pair["interval"])
 
 
 def pair_rows(pairs: Sequence[Mapping[str, Any]]) -> list[list[str]]:
