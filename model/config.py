@@ -92,6 +92,7 @@ class Column:
     describe_one: str = ""  # `describe` for a number equal to 1: "Partner has {value} person"
     describe_missing: str = ""  # the reason when the value is not given (default "LABEL: not given")
     levels_describe: Mapping[str, str] = field(default_factory=dict)  # level -> its own wording
+    level_labels: Mapping[str, str] = field(default_factory=dict)  # level -> how it reads alone
     belief: ColumnBelief = field(default_factory=ColumnBelief)
 
     @property

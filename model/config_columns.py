@@ -28,6 +28,7 @@ from model.config_rules import (
     shown,
     unknown,
 )
+from model.validation import normalise_level
 
 _NUMERIC = ("number", "integer")
 _CATEGORIES = ("category", "open_category", "ordinal")
@@ -40,14 +41,14 @@ _COLUMN_RULES: dict[str, Rule] = {
     "min": Real(), "max": Real(),
     "monotone": OneOf(("increasing", "decreasing", "none", None)),
 }
-_COLUMN_KEYS = (*_COLUMN_RULES, "values", "aliases", "belief", "levels_describe")
+_COLUMN_KEYS = (*_COLUMN_RULES, "values", "aliases", "belief", "levels_describe", "level_labels")
 # Set on another type of column, these options would be silently ignored.
 _APPLIES_TO: dict[str, tuple[str, ...]] = {
     "values": _CATEGORIES, "aliases": _CATEGORIES,
     "min": _NUMERIC, "max": _NUMERIC, "min_exclusive": _NUMERIC, "log": _NUMERIC,
     "monotone": ("boolean", *_NUMERIC, "ordinal"),
     "when_true": ("boolean",), "when_false": ("boolean",), "belief": BELIEF_TYPES,
-    "describe_one": _NUMERIC, "levels_describe": _CATEGORIES,
+    "describe_one": _NUMERIC, "levels_describe": _CATEGORIES, "level_labels": _CATEGORIES,
 }
 _REQUIREMENT: dict[Any, Requirement] = {True: "yes", "yes": "yes", False: "no", "no": "no",
                                         "labelled": "labelled"}
@@ -142,6 +143,24 @@ def _level_wording(raw: Any, ctype: str, values: tuple[str, ...], key: str,
     return out
 
 
+def _level_labels(raw: Any, ctype: str, values: tuple[str, ...], key: str,
+                  problems: list[str]) -> dict[str, str]:
+    """`level_labels`: how a level reads on its own, in cells, weak signals and `{value}`
+    ('hr_tech' -> 'HR tech'). Levels are spelled as the data's are read (any case, spaces
+    or '_'); a closed category's must be among its values."""
+    key = join(key, "level_labels")
+    declared = {normalise_level(v): v for v in values}
+    out = {}
+    for level, text in mapping(raw, key, problems, "a mapping of level to its label").items():
+        spelled = normalise_level(str(level))
+        if ctype != "open_category" and spelled not in declared:
+            problems.append(f"{key}.{level}: expected one of the column's values "
+                            f"({', '.join(values)}), got {level!r}")
+        elif check(Text(), text, f"{key}.{level}", problems) is not None:
+            out[declared.get(spelled, spelled)] = text.strip()
+    return out
+
+
 def _parse_column(name: str, raw: Any, problems: list[str]) -> Column | None:
     key = f"columns.{name}"
     spec = mapping(raw, key, problems, "a mapping of column options")
@@ -167,6 +186,7 @@ def _parse_column(name: str, raw: Any, problems: list[str]) -> Column | None:
         when_false=options.get("when_false", ""), describe_one=options.get("describe_one", ""),
         describe_missing=options.get("describe_missing", ""),
         levels_describe=_level_wording(spec.get("levels_describe"), ctype, values, key, problems),
+        level_labels=_level_labels(spec.get("level_labels"), ctype, values, key, problems),
         belief=parse_belief(spec.get("belief"), ctype, _MONOTONE[options.get("monotone")], values,
                             options.get("feature", False), key, problems),
     )

@@ -84,26 +84,40 @@ def cell_positions(proposals: pd.DataFrame, pair: Sequence[str],
     return _cells_of(proposals, pair, lambda key: index.get(key, -1), -1).astype(np.intp)
 
 
-def cell_label(cell: str) -> str:
+def level_label(column: Column | None, value: object) -> str:
+    """A value as people read it on its own: the column's `level_labels` entry, or the value
+    with spaces for '_' ('hr_tech' -> 'hr tech')."""
+    text = str(value)
+    return (column.level_labels.get(text) if column is not None else None) or text.replace("_", " ")
+
+
+def cell_label(cell: str, parts: Sequence[Column] = ()) -> str:
     """A cell as people read it: `video_games × technical_integration` -> `Video games ×
-    technical integration`."""
-    text = cell.replace("_", " ")
+    technical integration`, each value by its column's `level_labels` when `parts` are given."""
+    values = cell.split(SEPARATOR, 1)
+    text = SEPARATOR.join(level_label(parts[i] if i < len(parts) else None, v)
+                          for i, v in enumerate(values))
     return text[:1].upper() + text[1:]
 
 
-def pair_column(first: Column, second: Column) -> Column:
+@dataclass(frozen=True)
+class PairColumn(Column):
+    """The stand-in column of a pair: its values are cells of its two columns' values."""
+
+    parts: tuple[Column, ...] = ()
+
+
+def pair_column(first: Column, second: Column) -> PairColumn:
     """The stand-in column reasons, reports and figures use for a pair feature."""
     second_label = second.label[:1].lower() + second.label[1:] if second.label else second.name
-    return Column(name=pair_name((first.name, second.name)), type="category",
-                  label=f"{first.label or first.name} × {second_label}",
-                  describe="{value}")
+    return PairColumn(name=pair_name((first.name, second.name)), type="category",
+                      label=f"{first.label or first.name} × {second_label}",
+                      describe="{value}", parts=(first, second))
 
 
 @dataclass(frozen=True)
-class ProductColumn(Column):
+class ProductColumn(PairColumn):
     """The stand-in column of a product: its value is the pair of its two columns' values."""
-
-    parts: tuple[Column, ...] = ()
 
 
 def product_column(first: Column, second: Column) -> ProductColumn:

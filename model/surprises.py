@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from model.config import Column, Config
+from model.pairs import level_label
 from model.validation import ContractError, Problem
 
 if TYPE_CHECKING:
@@ -89,7 +90,8 @@ class Cell:
     evidence: float
     expected_by_chance: float
     strong: bool = False
-    labels: tuple[str, str] | None = None
+    labels: tuple[str, str] | None = None  # the two columns' labels
+    value_labels: tuple[str, str] | None = None  # the two values as people read them
 
     def to_json(self) -> dict[str, Any]:
         """The cell as the surprises JSON document holds it."""
@@ -100,17 +102,20 @@ class Cell:
             "expected_by_chance": self.expected_by_chance, "strong": self.strong}
         if self.labels is not None:
             out["labels"] = list(self.labels)
+        if self.value_labels is not None:
+            out["value_labels"] = list(self.value_labels)
         return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Cell:
         """The cell `to_json` wrote."""
-        labels = data.get("labels")
+        labels, value_labels = data.get("labels"), data.get("value_labels")
         return cls(_two(data["features"]), _two(data["values"]), int(data["rows"]),
                    float(data["observed"]), float(data["expected"]), float(data["ratio"]),
                    (float(data["interval"][0]), float(data["interval"][1])),
                    float(data["evidence"]), float(data["expected_by_chance"]),
-                   bool(data["strong"]), None if labels is None else _two(labels))
+                   bool(data["strong"]), None if labels is None else _two(labels),
+                   None if value_labels is None else _two(value_labels))
 
 
 @dataclass(frozen=True)
@@ -156,7 +161,7 @@ class _Tested:
 
 def find_surprises(proposals: pd.DataFrame, outcomes: np.ndarray, expected: np.ndarray,
                    settings: SurpriseSettings, *, weights: np.ndarray | None = None,
-                   labels: Mapping[str, str] | None = None) -> SurpriseReport:
+                   columns: Mapping[str, Column] | None = None) -> SurpriseReport:
     """Rank the cells of the watched pairs by how far their outcomes beat the expectation.
 
     Args:
@@ -165,13 +170,14 @@ def find_surprises(proposals: pd.DataFrame, outcomes: np.ndarray, expected: np.n
         expected: each proposal's out-of-fold probability of real impact from a
             main-effects model.
         weights: inverse acceptance propensities (default: all 1).
-        labels: column name -> label shown to people, added to each cell.
+        columns: the declared columns by name: each cell gets their labels and its
+            values' (`level_labels`) as people read them.
 
     Raises:
         ContractError: when a watched column is absent from the proposals.
     """
     y, p, w = _checked(proposals, outcomes, expected, weights, settings)
-    tested = [_test(pair, values, rows, y, p, w, settings.interval, labels)
+    tested = [_test(pair, values, rows, y, p, w, settings.interval, columns)
               for pair in settings.pairs
               for values, rows in _cell_rows(proposals, pair, settings.min_rows)]
     chance = _chance_counter(tested)
@@ -216,21 +222,31 @@ def _cell_rows(proposals: pd.DataFrame, pair: tuple[str, str],
 
 def _test(pair: tuple[str, str], values: tuple[str, str], rows: np.ndarray, y: np.ndarray,
           p: np.ndarray, w: np.ndarray, level: float,
-          labels: Mapping[str, str] | None) -> _Tested:
+          columns: Mapping[str, Column] | None) -> _Tested:
     """One cell's figures, its direction and the null distribution of its count."""
     observed, expected = float(w[rows] @ y[rows]), float(w[rows] @ p[rows])
     pmf = poisson_binomial(p[rows])
     upper = _evidence(np.cumsum(pmf[::-1])[::-1])
     lower = _evidence(np.cumsum(pmf))
     count, better = int(y[rows].sum()), observed >= expected
+    labels, value_labels = _labelled(pair, values, columns)
     cell = Cell(features=pair, values=values, rows=len(rows), observed=observed,
                 expected=expected, ratio=observed / expected,
                 interval=ratio_interval(y[rows], w[rows], expected, level),
                 evidence=float(upper[count] if better else lower[count]),
-                expected_by_chance=float("nan"),
-                labels=None if labels is None else (labels.get(pair[0], pair[0]),
-                                                    labels.get(pair[1], pair[1])))
+                expected_by_chance=float("nan"), labels=labels, value_labels=value_labels)
     return _Tested(cell, better, pmf, upper, lower)
+
+
+def _labelled(pair: tuple[str, str], values: tuple[str, str],
+              columns: Mapping[str, Column] | None
+              ) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
+    """A cell's `labels` and `value_labels` from the declared columns (none without them)."""
+    if columns is None:
+        return None, None
+    first, second = (columns.get(name) for name in pair)
+    return ((first.label if first else pair[0], second.label if second else pair[1]),
+            (level_label(first, values[0]), level_label(second, values[1])))
 
 
 def poisson_binomial(probabilities: np.ndarray) -> np.ndarray:
@@ -348,7 +364,7 @@ def surprises_for(proposals: pd.DataFrame, config: Config, settings: SurpriseSet
     frame = data.proposals.assign(**{c: None for c in sorted(absent) if c in config.by_name})
     return find_surprises(frame, data.y, expected_impact(data, config, seed=seed),
                           settings, weights=data.scoring_weights,
-                          labels={c.name: c.label for c in config.columns})
+                          columns=config.by_name)
 
 
 def pair_kind(pair: Sequence[str], columns: Mapping[str, Column]) -> str | None:

@@ -10,7 +10,7 @@ model is marked provisional.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -24,6 +24,7 @@ from model.estimators import CandidateSpec, MarginModel, candidate_specs
 from model.explain import explain, global_importance
 from model.intervals import TREE_REPLICATES, linear_posterior, replicate_margins, with_tree_interval
 from model.metrics import evaluate, reliability
+from model.pairs import level_label
 from model.parallel import SERIAL, Task, Workers, single_threaded, start_for_training
 from model.progress import NO_PROGRESS, Progress
 from model.scorer import BAYES, TREES, ScoringModel
@@ -219,11 +220,18 @@ def _train(data: TrainingData, config: Config, seed: int, workers: Workers,
         warnings=[w for w in (warning, _backtest_warning(checked.backtest)) if w], seed=seed,
         estimator=checked.estimator, beliefs=posterior.belief_checks(),
         learned=posterior.learned_effects(),
-        pairs=posterior.pair_effects(model.encoder.transform(data.proposals), data.y,
-                                     weights=data.weights),
+        pairs=[labelled_pair(p, config) for p in posterior.pair_effects(
+            model.encoder.transform(data.proposals), data.y, weights=data.weights)],
         provisional=data.scarcer < settings.comfortable_positives,
         positives=data.positives, negatives=data.negatives,
     )
+
+
+def labelled_pair(pair: LearnedPair, config: Config) -> LearnedPair:
+    """A learned pair cell with its values as the configuration's `level_labels` word them."""
+    first, second = (config.by_name.get(name) for name in pair.features)
+    return replace(pair, value_labels=(level_label(first, pair.values[0]),
+                                       level_label(second, pair.values[1])))
 
 
 def _backtest_warning(rows: list[dict[str, Any]]) -> str:

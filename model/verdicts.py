@@ -111,7 +111,8 @@ class LearnedPair:
     `effect`, `low` and `high` are the cell's own log-odds term and its interval, on top
     of the two features' effects (the interval at `model.bayes.PAIR_LEVEL`); `rows` and
     `observed` are the training proposals in the cell and those with real impact; `clear`
-    says the interval excludes zero.
+    says the interval excludes zero; `value_labels` are the two values as people read them
+    (the configuration's `level_labels`), set by training.
     """
 
     features: tuple[str, str]
@@ -122,6 +123,7 @@ class LearnedPair:
     low: float
     high: float
     level: float  # of the interval (`model.bayes.PAIR_LEVEL`)
+    value_labels: tuple[str, str] | None = None
 
     @property
     def clear(self) -> bool:
@@ -129,10 +131,12 @@ class LearnedPair:
         return excludes_zero(self.low, self.high)
 
     def to_json(self) -> dict[str, Any]:
-        """{features, values, rows, observed, effect, interval, level, clear}, JSON-ready: plain
-        numbers and a JSON boolean (a numpy one would be written as the text "False")."""
+        """{features, values, rows, observed, effect, interval, level, clear} and
+        value_labels when set, JSON-ready: plain numbers and a JSON boolean (a numpy one
+        would be written as the text "False")."""
+        labels = {} if self.value_labels is None else {"value_labels": list(self.value_labels)}
         return {"features": [str(f) for f in self.features],
                 "values": [str(v) for v in self.values], "rows": int(self.rows),
                 "observed": float(self.observed), "effect": float(self.effect),
                 "interval": [float(self.low), float(self.high)], "level": float(self.level),
-                "clear": self.clear}
+                "clear": self.clear, **labels}

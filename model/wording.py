@@ -3,7 +3,8 @@
 `describe` words one field's value ("No action plan", "Partner has 1 person",
 "Partner sits at the same stage of our customer's journey"): a number takes the
 column's singular template (`describe_one`) when it is exactly 1, a category level
-its own sentence (`levels_describe`) where the configuration gives one.
+its own sentence (`levels_describe`) where the configuration gives one, and its short
+label (`level_labels`: 'hr_tech' reads 'HR tech') inside a template or a cell.
 `reason_text` and `flag_text` join a proposal's reasons and flags into one line for
 files; `evidence_note` and `flag_note` are the sentences a review report shows next
 to a reason or a flag. `belief_label` and `belief_sentence` say what the team
@@ -19,7 +20,7 @@ from typing import Any
 
 from model.config import Column
 from model.features import FeatureSpec
-from model.pairs import ProductColumn, cell_key, cell_label, is_pair
+from model.pairs import PairColumn, ProductColumn, cell_key, cell_label, is_pair, level_label
 
 
 def _is_missing(value: Any) -> bool:
@@ -67,8 +68,8 @@ def describe(column: Column, value: Any) -> str:
     elif str(shown) in column.levels_describe:
         template = column.levels_describe[str(shown)]
     elif is_pair(column.name):  # a cell: "Video games × technical integration"
-        return cell_label(str(shown))
-    return template.format(value=str(shown).replace("_", " "))
+        return cell_label(str(shown), column.parts if isinstance(column, PairColumn) else ())
+    return template.format(value=level_label(column, shown))
 
 
 def describe_values(column: Column, values: list[Any]) -> tuple[list[str], list[Any]]:

@@ -12,7 +12,7 @@ import pytest
 from model.bayes import PAIR_LEVEL, POOL_MIN_SCALE, BayesianLogistic, z_value
 from model.beliefs import build_prior
 from model.calibration import sigmoid
-from model.config import Column, Config
+from model.config import Column, Config, ModelSettings, ScoringSettings
 from model.design import Design, Reordered, standardised
 from model.explain import explain, reasons
 from model.features import FeatureEncoder
@@ -105,6 +105,30 @@ def test_a_cell_is_clear_only_when_its_stricter_interval_excludes_zero() -> None
     assert json_default(np.bool_(False)) is False and json_default(np.int64(3)) == 3
     assert json_default(np.float64(0.5)) == 0.5 and json_default(object) == str(object)
     assert json_default(np.datetime64("2026-01-01")) == "2026-01-01"  # dates stay text
+
+
+def test_a_cell_reads_by_its_columns_level_labels_in_reasons_and_the_learned_table() -> None:
+    """`level_labels` word each half of a cell: in a pair reason, in the record training
+    keeps of a learned cell, and in the table made from that record; a record without them
+    (an earlier model) reads from its values."""
+    from model.training import labelled_pair
+    from model.wording import describe
+    from pipelines.report.card import pair_rows
+
+    labelled = (dataclasses.replace(FEATURES[0], level_labels={"a": "agencies"}),
+                dataclasses.replace(FEATURES[1], level_labels={"x": "a webinar"}), FEATURES[2])
+    frame, y, _ = _history(4000, 1, PLANTED)
+    encoder = FeatureEncoder(labelled, rare_level_min_count=1, pairs=(PAIR,)).fit(frame)
+    assert describe(encoder.described[pair_name(PAIR)], "a × x") == "Agencies × a webinar"
+    assert describe(encoder.described[pair_name(PAIR)], "b × y") == "B × y"
+    model = BayesianLogistic(build_prior((), encoder, encoder.transform(frame), y)).fit(
+        encoder.transform(frame), y)
+    top = model.pair_effects(encoder.transform(frame), y)[0]
+    config = Config(columns=labelled, roles={}, model=ModelSettings(), scoring=ScoringSettings())
+    record = labelled_pair(top, config).to_json()
+    assert record["values"] == ["a", "x"] and record["value_labels"] == ["agencies", "a webinar"]
+    assert pair_rows([record])[0][0] == "Agencies × a webinar"
+    assert "value_labels" not in top.to_json() and pair_rows([top.to_json()])[0][0] == "A × x"
 
 
 def test_without_a_planted_cell_the_pair_terms_stay_near_zero_at_no_loss() -> None:

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from scipy.stats import chi2
 
-from model.config import Config
+from model.config import Column, Config
 from model.simulate import SimulationParams, simulate_history
 from model.surprises import (
     DEFAULT_PAIRS,
@@ -100,18 +100,26 @@ def test_worse_cells_have_their_own_section() -> None:
 
 def test_json_document_has_exact_keys_and_types() -> None:
     proposals, y, p = history(seed=1, planted=0.6)
+    sector = Column("partner_sector", "open_category", label="Partner sector",
+                    level_labels={"video_games": "Video-game studio"})
     document = find_surprises(proposals, y, p, SETTINGS,
-                              labels={"partner_sector": "Partner sector"}).to_json()
+                              columns={"partner_sector": sector}).to_json()
     assert set(document) == {"cells", "worse"}
     for cell in document["cells"] + document["worse"]:
-        assert set(cell) == CELL_KEYS | {"labels"}
+        assert set(cell) == CELL_KEYS | {"labels", "value_labels"}
         assert cell["features"] == list(PAIR) and cell["labels"] == ["Partner sector",
                                                                       "partnership_type"]
+        sector_value, type_value = cell["values"]
+        assert cell["value_labels"] == [
+            "Video-game studio" if sector_value == "video_games" else
+            sector_value.replace("_", " "), type_value.replace("_", " ")]
         assert all(type(v) is str for v in cell["values"]) and len(cell["values"]) == 2
         assert type(cell["rows"]) is int and type(cell["strong"]) is bool
         for key in ("observed", "expected", "ratio", "evidence", "expected_by_chance"):
             assert type(cell[key]) is float, key
         assert len(cell["interval"]) == 2 and all(type(v) is float for v in cell["interval"])
+    assert any(c["value_labels"][0] == "Video-game studio"
+               for c in document["cells"] + document["worse"])
     assert json.loads(json.dumps(document, allow_nan=False)) == document
     unlabelled = find_surprises(proposals, y, p, SETTINGS).to_json()
     assert set(unlabelled["cells"][0]) == CELL_KEYS

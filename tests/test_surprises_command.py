@@ -40,8 +40,9 @@ PAIR = ("partner_sector", "partnership_type")
 CELL_TYPES: dict[str, type | tuple[type, ...]] = {
     "features": list, "values": list, "rows": int, "observed": float, "expected": float,
     "ratio": float, "interval": list, "evidence": float, "expected_by_chance": float,
-    "strong": bool, "labels": list}
+    "strong": bool, "labels": list, "value_labels": list}
 SHIPPED: dict[str, Any] = yaml.safe_load(default_config_text())
+FRENCH = Path(__file__).resolve().parent.parent / "pipelines" / "conf" / "exemple-fr.yaml"
 
 
 def history(*, planted: bool, seed: int = 5) -> pd.DataFrame:
@@ -123,6 +124,23 @@ def test_the_planted_cell_ranks_first_in_text(planted_file: Path, tmp_path: Path
     assert better < worse and lines[worse + 1].startswith("  1. ")
 
 
+def test_cells_read_in_the_team_words_and_keep_the_raw_values(
+        planted_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With the French example's `level_labels`, the planted cell reads "Jeux vidéo ×
+    intégration technique" in the text; the JSON keeps the values as the data has them and
+    adds the labels beside them."""
+    argv = ["--config", str(FRENCH), "surprises", "--data", str(planted_file),
+            "--workspace", str(tmp_path)]
+    top = _json(argv, capsys)["cells"][0]
+    assert top["values"] == list(PLANTED)
+    assert top["value_labels"] == ["jeux vidéo", "intégration technique"]
+    assert top["labels"] == ["Secteur du partenaire", "Type de partenariat"]
+    status, out, err = _run(argv, capsys)
+    assert status == 0, err
+    assert ("  1. STRONG Jeux vidéo × Intégration technique (Secteur du partenaire × Type de "
+            "partenariat): ") in out
+
+
 def test_json_schema_is_stable(planted_file: Path, tmp_path: Path,
                                capsys: pytest.CaptureFixture[str]) -> None:
     document = _json(["surprises", "--data", str(planted_file), "--workspace", str(tmp_path)],
@@ -137,7 +155,8 @@ def test_json_schema_is_stable(planted_file: Path, tmp_path: Path,
         assert set(cell) == set(CELL_TYPES)
         for key, kind in CELL_TYPES.items():
             assert isinstance(cell[key], kind), (key, cell[key])
-        assert all(isinstance(v, str) for v in (*cell["features"], *cell["values"], *cell["labels"]))
+        assert all(isinstance(v, str) for v in (*cell["features"], *cell["values"], *cell["labels"],
+                                                 *cell["value_labels"]))
         assert len(cell["interval"]) == 2 and all(isinstance(v, float) for v in cell["interval"])
         assert tuple(cell["features"]) in DEFAULT_PAIRS
     json.dumps(document, allow_nan=False)  # every figure finite
@@ -463,6 +482,7 @@ def test_an_empty_store_says_what_to_do_in_a_sentence(tmp_path: Path,
     assert err == (f"retrain: found nothing in {tmp_path / 'empty' / 'store'}; expected "
                    "labelled outcomes: pass FILE or run partnerscore ingest first. Nothing was "
                    "written.")
+    assert not (tmp_path / "empty").exists(), "no lock, no tracking store, no store folder"
 
 
 def test_a_watched_optional_column_the_file_lacks_has_no_cell_to_test(

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from model.config import Column, Config, ConfigError, parse_config
+from model.pairs import cell_key, pair_column
 from model.wording import (
     belief_label,
     belief_sentence,
@@ -138,6 +139,15 @@ def _config_with(column: str, **options: object) -> dict:
     ("partner_headcount", {"levels_describe": {"1": "One person"}},
      "columns.partner_headcount.levels_describe: expected only on category, open_category, "
      "ordinal columns"),
+    ("lifecycle_position", {"level_labels": {"sideways": "sideways"}},
+     "columns.lifecycle_position.level_labels.sideways: expected one of the column's values"),
+    ("partnership_type", {"level_labels": {"event": " "}},
+     "columns.partnership_type.level_labels.event: expected a non-empty text"),
+    ("partner_sector", {"level_labels": ["hr_tech"]},
+     "columns.partner_sector.level_labels: expected a mapping of level to its label"),
+    ("has_action_plan", {"level_labels": {"true": "yes"}},
+     "columns.has_action_plan.level_labels: expected only on category, open_category, "
+     "ordinal columns"),
 ])
 def test_wording_options_are_validated(column: str, options: dict, problem: str) -> None:
     with pytest.raises(ConfigError) as error:
@@ -150,6 +160,32 @@ def test_an_open_category_may_word_any_level() -> None:
                                        levels_describe={"video_games": "Partner makes video games"}))
     assert describe(config.by_name["partner_sector"], "video_games") == "Partner makes video games"
     assert describe(config.by_name["partner_sector"], "legal") == "Partner sector: legal"
+
+
+def test_a_level_label_reads_in_the_template_in_a_pair_cell_and_in_a_product() -> None:
+    """`level_labels` word a value on its own: inside `describe`'s {value}, in each half of
+    a pair's cell, and nowhere a level has its own sentence (`levels_describe` wins). A label
+    is keyed as the data's values are read: 'HR Tech' labels hr_tech."""
+    raw = _config_with("partner_sector", level_labels={"HR Tech": "HR tech",
+                                                       "video_games": "video-game studios"})
+    raw["columns"]["partnership_type"]["level_labels"] = {
+        "Technical integration": "a technical integration"}
+    config = parse_config(raw)
+    sector, kind = config.by_name["partner_sector"], config.by_name["partnership_type"]
+    assert sector.level_labels == {"hr_tech": "HR tech", "video_games": "video-game studios"}
+    assert kind.level_labels == {"technical_integration": "a technical integration"}
+    assert describe(sector, "hr_tech") == "Partner sector: HR tech"
+    assert describe(sector, "real_estate") == "Partner sector: real estate"
+    assert describe(kind, "technical_integration") == "Partnership type: a technical integration"
+    pair = pair_column(sector, kind)
+    assert describe(pair, cell_key("video_games", "technical_integration")) == (
+        "Video-game studios × a technical integration")
+    assert describe(pair, cell_key("media", "event")) == "Media × event"
+    assert describe(pair_column(kind, sector), cell_key("referral", "hr_tech")) == (
+        "Referral × HR tech")
+    worded = parse_config(_config_with("partner_sector", level_labels={"legal": "law firms"},
+                                       levels_describe={"legal": "Partner is a law firm"}))
+    assert describe(worded.by_name["partner_sector"], "legal") == "Partner is a law firm"
 
 
 def test_a_field_not_given_reads_as_the_team_words_it() -> None:

@@ -238,7 +238,8 @@ def decide(workspace: Workspace, config: Config, file: str, *, capacity: int,
     for column in ("rank", "proposal", "impact", "decision", "drawn", "propensity", "cell"):
         table.add_column(column)
     for d in sorted(outcome.decisions, key=lambda d: d.rank):
-        cell = " × ".join(value_words(str(v)) for v in (d.cell or {}).values())
+        cell = " × ".join(value_words(str(v), config.by_name.get(k))
+                          for k, v in (d.cell or {}).items())
         table.add_row(str(d.rank), str(d.proposal_id), f"{d.impact_probability:.1%}",
                       "ACCEPT" if d.accepted else "decline", d.drawn or "",
                       f"{d.propensity:.3f}", cell)

@@ -34,6 +34,7 @@ from model.progress import NO_PROGRESS, Progress
 from model.propensity import scoring_weights
 from model.selection import fit_procedure, prepare
 from model.training import fewest_outcomes
+from model.validation import ContractError, Problem
 from model.wording import plural
 from pipelines.documents import LEARNED, Decision, GateRecord, TrainingRecord, json_default
 from pipelines.jobs.surprises import (
@@ -431,6 +432,11 @@ def _drift_metrics(drift: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def _nothing_stored(workspace: Workspace) -> ContractError:
+    return ContractError([Problem(None, None, str(workspace.store), "labelled outcomes: pass "
+                                  "FILE or run partnerscore ingest first")], source="retrain")
+
+
 def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Path | None, *,
                 period: str | None = None, seed: int = 0,
                 progress: Progress = NO_PROGRESS) -> RetrainOutcome:
@@ -444,6 +450,8 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
     from pipelines.tracking import registry
     from pipelines.tracking.gateway import CHALLENGER, Gateway
 
+    if file is None and not store.read_manifest(workspace)["periods"]:
+        raise _nothing_stored(workspace)  # before the lock and the tracking store: no file made
     with workspace_lock(workspace):
         # Bad input is reported first, then the tracking server is checked: when it is
         # down, nothing is ingested either.
@@ -462,12 +470,8 @@ def run_retrain(workspace: Workspace, config: Config, config_text: str, file: Pa
         notes = ingest_notes(config, frame, logged) if frame is not None else ()
         proposals = store.read_all(workspace, config)
         key = store_key(workspace, config, seed)  # the store as read, for its weak signals
-        if proposals is None:
-            from model.validation import ContractError, Problem
-
-            raise ContractError([Problem(None, None, str(workspace.store),
-                                         "labelled outcomes: pass FILE or run partnerscore "
-                                         "ingest first")], source="retrain")
+        if proposals is None:  # emptied since the check above
+            raise _nothing_stored(workspace)
         if champion is not None:
             refuse_if_nothing_new(champion.training, str(champion_before), proposals, config,
                                   seed)

@@ -83,7 +83,8 @@ def pair_clear(pair: Mapping[str, Any]) -> bool:
 
 def pair_rows(pairs: Sequence[Mapping[str, Any]]) -> list[list[str]]:
     """Each learned pair cell (`TrainingRecord.pairs`) as plain text cells, largest term first."""
-    return [[cell_label(cell_key(*p["values"])), str(p["rows"]), f"{p['observed']:g}",
+    return [[cell_label(cell_key(*p.get("value_labels") or p["values"])), str(p["rows"]),
+             f"{p['observed']:g}",
              f"{p['effect']:+.2f}", f"×{math.exp(p['effect']):.2f}",
              f"{p['interval'][0]:+.2f} to {p['interval'][1]:+.2f}",
              "clear" if pair_clear(p) else ""] for p in pairs]

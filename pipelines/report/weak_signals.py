@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from model.config import Column
+from model.pairs import level_label
 from model.surprises import Cell
 from pipelines.report.page import esc, table
 
@@ -20,16 +22,21 @@ SHOWN_BETTER = 10  # cells listed per section beyond the strong ones; JSON lists
 SHOWN_WORSE = 5
 
 
-def value_words(value: str) -> str:
-    """A stored value as people read it: 'video_games' -> 'Video games'."""
-    text = value.replace("_", " ").strip()
+def value_words(value: str, column: Column | None = None) -> str:
+    """A stored value as people read it: 'video_games' -> 'Video games', or its column's
+    `level_labels` entry ('hr_tech' -> 'HR tech')."""
+    text = level_label(column, value).strip()
     return text[:1].upper() + text[1:]
+
+
+def cell_values_words(cell: Cell) -> str:
+    """'Video games × Technical integration': each value by its label when the cell has them."""
+    return " × ".join(value_words(v) for v in cell.value_labels or cell.values)
 
 
 def pair_words(cell: Cell) -> str:
     """'Video games × Technical integration (Partner sector × Partnership type)'."""
-    values = " × ".join(value_words(v) for v in cell.values)
-    return f"{values} ({' × '.join(cell.labels or cell.features)})"
+    return f"{cell_values_words(cell)} ({' × '.join(cell.labels or cell.features)})"
 
 
 def chance_words(expected_by_chance: float) -> str:
@@ -84,7 +91,7 @@ def shown_cells(cells: tuple[Cell, ...], limit: int) -> tuple[Cell, ...]:
 
 def _rows(cells: tuple[Cell, ...], signals: WeakSignals) -> list[list[str]]:
     level = f"{signals.settings.interval:.0%}"
-    return [[esc(" × ".join(value_words(v) for v in c.values)),
+    return [[esc(cell_values_words(c)),
              esc(" × ".join(c.labels or c.features)), str(c.rows),
              f"{c.observed:.1f}" if signals.weighted else str(round(c.observed)),
              f"{c.expected:.1f}", esc(f"{c.ratio:.1f}× ({level} {c.interval[0]:.1f}–"
