@@ -22,8 +22,12 @@ counted: planted ones, and others, where nothing is planted. "No loss" allows a 
 paired difference (with pairs minus without) of `TOLERANCE` in AUC or Brier, both in
 units of the Bayes figures.
 
+`--cells common` plants the same effects in common cells (bench/surprises.py
+`COMMON_CELLS`) and writes pairs_common.md.
+
     OMP_NUM_THREADS=1 .venv/bin/python bench/pairs.py            # full run, writes results
     OMP_NUM_THREADS=1 .venv/bin/python bench/pairs.py --quick    # 3 seeds, product 1 seed
+    OMP_NUM_THREADS=1 .venv/bin/python bench/pairs.py --cells common
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ import pandas as pd
 from cold_start import TestSet, auc, brier_ratio, product
 from quality import TEST_ROWS, TEST_SEED, markdown_table, scores, simulated, validated
 from results_file import publish
-from surprises import PAIR, cell_mask
+from surprises import PAIR, cell_mask, cells_option, plant
 
 from model.config import Config
 from model.scorer import BAYES, ScoringModel
@@ -53,6 +57,7 @@ from pipelines.settings import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "pairs.md"
+COMMON_RESULTS = ROOT / "bench" / "results" / "pairs_common.md"
 PERIODS = 12
 # Seeds per size (1 to n; 1-40 at 300 rows are bench/cold_start.py's). Fewer at 5,000
 # rows and for the product, whose fits take longest, to keep the run near 25 minutes.
@@ -408,6 +413,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="3 seeds, the product at 1,000 rows once; nothing written")
     parser.add_argument("--no-product", action="store_true", help="the bayes procedure only")
+    cells_option(parser)
     parser.add_argument("--output", type=Path,
                         help=f"results file (default for full runs: {RESULTS.relative_to(ROOT)})")
     return parser.parse_args(argv)
@@ -416,7 +422,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark, print the tables and write them (full runs) to the results file."""
     args = parse(argv)
-    output = args.output or (None if args.quick or args.no_product else RESULTS)
+    plant(args.cells)
+    output = args.output or (None if args.quick or args.no_product else
+                             COMMON_RESULTS if args.cells == "common" else RESULTS)
     config = load_config()
     configs = {"pairs": config, "none": without_pairs(config)}
     started, cpu = time.perf_counter(), time.process_time()
