@@ -128,36 +128,57 @@ def _check_template(template: Any, key: str, problems: list[str]) -> None:
                         f"(write {{{{ and }}}} for a brace), got {shown(template)}")
 
 
+def _per_level(raw: Any, ctype: str, values: tuple[str, ...], key: str, problems: list[str],
+               expected: str) -> list[tuple[str, str, Any]]:
+    """(level, key of the entry, its text) for each entry of a mapping keyed by level. A
+    level is spelled as the data's values are read (any case, spaces or '-' for '_'), so
+    'HR Tech' names hr_tech; a closed category's must be among its values, each once."""
+    declared = {normalise_level(v): v for v in values}
+    seen: dict[str, str] = {}
+    entries = []
+    entered = mapping(raw, key, problems, expected)  # reports a non-mapping
+    for level, text in (raw.items() if entered else ()):  # keys as YAML read them
+        where = f"{key}.{level}"
+        if isinstance(level, bool) or level is None:
+            problems.append(f"{where}: expected a level (quote yes, no, on, off and null: YAML "
+                            "reads them as true, false and null)")
+            continue
+        spelled = normalise_level(str(level))
+        if ctype != "open_category" and spelled not in declared:
+            problems.append(f"{where}: expected one of the column's values "
+                            f"({', '.join(values)}), got {level!r}")
+            continue
+        name = declared.get(spelled, spelled)
+        if name in seen:
+            problems.append(f"{where}: expected each level once, got {level!r} (the same level "
+                            f"as {seen[name]!r})")
+            continue
+        seen[name] = str(level)
+        entries.append((name, where, text))
+    return entries
+
+
 def _level_wording(raw: Any, ctype: str, values: tuple[str, ...], key: str,
                    problems: list[str]) -> dict[str, str]:
-    """`levels_describe`: a level's own wording (a closed category's levels only)."""
-    key = join(key, "levels_describe")
+    """`levels_describe`: a level's own wording, a template like `describe`."""
     out = {}
-    for level, text in mapping(raw, key, problems, "a mapping of level to its wording").items():
-        if ctype != "open_category" and level not in values:
-            problems.append(f"{key}.{level}: expected one of the column's values "
-                            f"({', '.join(values)}), got {level!r}")
-        elif check(Text(), text, f"{key}.{level}", problems) is not None:
-            _check_template(text, f"{key}.{level}", problems)
-            out[str(level)] = text
+    for level, where, text in _per_level(raw, ctype, values, join(key, "levels_describe"),
+                                         problems, "a mapping of level to its wording"):
+        if check(Text(), text, where, problems) is not None:
+            _check_template(text, where, problems)
+            out[level] = text
     return out
 
 
 def _level_labels(raw: Any, ctype: str, values: tuple[str, ...], key: str,
                   problems: list[str]) -> dict[str, str]:
     """`level_labels`: how a level reads on its own, in cells, weak signals and `{value}`
-    ('hr_tech' -> 'HR tech'). Levels are spelled as the data's are read (any case, spaces
-    or '_'); a closed category's must be among its values."""
-    key = join(key, "level_labels")
-    declared = {normalise_level(v): v for v in values}
+    ('hr_tech' -> 'HR tech')."""
     out = {}
-    for level, text in mapping(raw, key, problems, "a mapping of level to its label").items():
-        spelled = normalise_level(str(level))
-        if ctype != "open_category" and spelled not in declared:
-            problems.append(f"{key}.{level}: expected one of the column's values "
-                            f"({', '.join(values)}), got {level!r}")
-        elif check(Text(), text, f"{key}.{level}", problems) is not None:
-            out[declared.get(spelled, spelled)] = text.strip()
+    for level, where, text in _per_level(raw, ctype, values, join(key, "level_labels"),
+                                         problems, "a mapping of level to its label"):
+        if check(Text(), text, where, problems) is not None:
+            out[level] = text.strip()
     return out
 
 

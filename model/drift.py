@@ -24,6 +24,7 @@ import pandas as pd
 
 from model.config import Column
 from model.metrics import proportion_score_interval
+from model.pairs import level_label
 
 PSI_LARGE = 0.25  # the usual rule of thumb: above 0.25 the population has shifted
 JS_LARGE = 0.2
@@ -173,7 +174,7 @@ def feature_drift(column: Column, history: pd.Series, newest: pd.Series,
     return row
 
 
-def _warning(row: dict[str, Any]) -> str:
+def _warning(row: dict[str, Any], column: Column | None = None) -> str:
     """'Expected reach: large shift (psi 0.41; 1% of random splits of these rows reach 0.30)'."""
     parts = []
     if row["shifted"]:
@@ -183,7 +184,7 @@ def _warning(row: dict[str, Any]) -> str:
         parts.append(f"missing in {row['missing_newest']:.0%} of the newest period against "
                      f"{row['missing_history']:.0%} before")
     if row.get("new_categories"):
-        parts.append(f"new: {', '.join(row['new_categories'])}")
+        parts.append(f"new: {', '.join(level_label(column, v) for v in row['new_categories'])}")
     return f"{row['label']}: large shift ({'; '.join(parts)})"
 
 
@@ -226,7 +227,8 @@ def drift_report(proposals: pd.DataFrame, periods: pd.Series, label: str,
               "history_rate": history_rate, "weighted": bool((p[newest] < 1.0).any()),
               "shifted": bool(not selected and np.isfinite(history_rate)
                               and not low <= history_rate <= high)}
-    warnings = [_warning(r) for r in rows if r["large"]]
+    by_name = {c.name: c for c in features}
+    warnings = [_warning(r, by_name.get(r["feature"])) for r in rows if r["large"]]
     if selected and warnings:
         warnings.append(f"{newest_period} holds only the proposals accepted (acceptance "
                         "propensities below 1): a feature's shift can be the selection's, "

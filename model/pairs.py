@@ -91,13 +91,25 @@ def level_label(column: Column | None, value: object) -> str:
     return (column.level_labels.get(text) if column is not None else None) or text.replace("_", " ")
 
 
-def cell_label(cell: str, parts: Sequence[Column] = ()) -> str:
-    """A cell as people read it: `video_games × technical_integration` -> `Video games ×
-    technical integration`, each value by its column's `level_labels` when `parts` are given."""
-    values = cell.split(SEPARATOR, 1)
-    text = SEPARATOR.join(level_label(parts[i] if i < len(parts) else None, v)
-                          for i, v in enumerate(values))
-    return text[:1].upper() + text[1:]
+def sentence_start(text: str) -> str:
+    """`text` opening a sentence: its first letter upper-case, unless its first word is
+    spelled with capitals of its own ('eBay', 'iOS')."""
+    first = text.split(" ", 1)[0]
+    return text if any(c.isupper() for c in first[1:]) else text[:1].upper() + text[1:]
+
+
+def values_label(values: Sequence[object], parts: Sequence[Column | None] = ()) -> str:
+    """Two values as people read them, as a sentence opens: ('video_games',
+    'technical_integration') -> 'Video games × technical integration', each value by its
+    column's `level_labels` when `parts` are given."""
+    return sentence_start(SEPARATOR.join(level_label(parts[i] if i < len(parts) else None, v)
+                                         for i, v in enumerate(values)))
+
+
+def cell_label(cell: str, parts: Sequence[Column | None] = ()) -> str:
+    """A cell key as people read it: `video_games × technical_integration` -> `Video games ×
+    technical integration` (see `values_label`)."""
+    return values_label(cell.split(SEPARATOR, 1), parts)
 
 
 @dataclass(frozen=True)

@@ -134,7 +134,7 @@ def flag_note(columns: Mapping[str, Column], specs: Sequence[FeatureSpec],
     value = flag.get("value")
     if flag["kind"] == "novel_category":
         return (f"{label}: new value",
-                f"{label}: “{str(value).replace('_', ' ')}” never appeared in the training data; "
+                f"{label}: “{level_label(column, value)}” never appeared in the training data; "
                 "the model treats it like the rare values it grouped as “other”.")
     if flag["kind"] == "outside_training_range":
         return (f"{label}: out of range",
@@ -219,7 +219,7 @@ def belief_subject(column: Column, level: str | None) -> str:
     if column.type == "boolean":
         return column.label
     if column.type == "ordinal" and column.values:
-        return f"{column.label} towards “{column.values[-1].replace('_', ' ')}”"
+        return f"{column.label} towards “{level_label(column, column.values[-1])}”"
     return f"Higher {_lower_first(column.label)}"
 
 

@@ -152,9 +152,9 @@ def test_high_ranked_cells_are_the_first_better_than_expected_ones() -> None:
     assert chosen.cells == cells[:3] and "3 cell(s)" in chosen.note
     # named in words, and said to be leads while none is strong
     assert chosen.note.endswith("none of them strong yet: leads that more outcomes will confirm "
-                                "or dismiss: S0 × Referral (partner_sector × partnership_type); "
-                                "S1 × Referral (partner_sector × partnership_type); S2 × "
-                                "Referral (partner_sector × partnership_type)")
+                                "or dismiss: S0 × referral (partner_sector × partnership_type); "
+                                "S1 × referral (partner_sector × partnership_type); S2 × "
+                                "referral (partner_sector × partnership_type)")
     strong = (dataclasses.replace(cells[0], strong=True), *cells[1:])
     assert "ranked high by the weak-signal report of 300 labelled proposals, 1 of them strong: " \
            in high_ranked_cells(_signals(strong), 3).note

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -99,6 +101,14 @@ def test_drift_report_flags_a_constructed_shift(history: pd.DataFrame, config: C
     assert rows["partner_sector"]["new_categories"] == ["space_tech"]
     assert not rows["has_action_plan"]["large"]
     assert any("Expected reach" in w for w in report["warnings"])
+    assert any("new: space tech" in w for w in report["warnings"])
+    sector = dataclasses.replace(config.by_name["partner_sector"],
+                                 level_labels={"space_tech": "spatial"})
+    labelled = tuple(sector if c.name == "partner_sector" else c for c in config.features)
+    worded = drift_report(shifted, shifted["trial_period"], "real_impact", labelled)
+    assert any("new: spatial" in w for w in worded["warnings"])
+    assert {r["feature"]: r for r in worded["features"]}["partner_sector"][
+        "new_categories"] == ["space_tech"]  # the data's value stays as it is
 
 
 def test_a_month_of_accepted_proposals_is_weighted_and_its_rate_not_judged(

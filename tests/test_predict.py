@@ -112,6 +112,29 @@ def test_the_table_names_flags_in_words(trained: Trained, capsys: pytest.Capture
     assert "partner_sector" not in shown and "outside_training_range" not in shown
 
 
+def test_brackets_in_the_data_are_shown_as_given_in_tables_and_problems(
+        trained: Trained, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Square brackets are markup to the terminal library: a partner named "[Acme] Studio
+    [/b]" keeps its name in the ranked table (it once stopped the command with a markup
+    error), and a value "[/b]" is reported as a problem, status 2, not a crash."""
+    from pipelines.cli import console
+
+    monkeypatch.setattr(console.out, "width", 400)
+    base = ["--workspace", str(trained.workspace.root), "predict", "--set", "proposal_id=[p1]",
+            "--set", "partnership_type=event", "--set", "partner_sector=[media]",
+            "--set", "sector_proximity=distant", "--set", "lifecycle_position=upstream",
+            "--set", "has_clear_objective=yes", "--set", "has_action_plan=yes",
+            "--set", "product_ready=true"]
+    assert main([*base, "--set", "partner_name=[Acme] Studio [/b]"]) is None
+    shown = capsys.readouterr().out
+    assert "[Acme] Studio [/b]" in shown and "[p1]" in shown
+    assert "new value: Partner sector" in shown
+    with pytest.raises(SystemExit) as stop:
+        main([*base, "--set", "partnership_type=[/b]"])
+    assert stop.value.code == 2
+    assert "'[/b]'" in capsys.readouterr().err
+
+
 def test_stdin_json_matches_the_file(trained: Trained, new_proposals) -> None:
     records = json.loads(new_proposals.head(4).to_json(orient="records"))
     piped = _run(trained, "-", "--format", "json", stdin=json.dumps(records).encode())

@@ -114,7 +114,7 @@ def test_the_planted_cell_ranks_first_in_text(planted_file: Path, tmp_path: Path
     better = lines.index(next(x for x in lines if x.startswith("Better than expected")))
     worse = lines.index(next(x for x in lines if x.startswith("Worse than expected")))
     first = lines[better + 1]
-    assert first.startswith("  1. STRONG Video games × Technical integration (Partner sector × "
+    assert first.startswith("  1. STRONG Video games × technical integration (Partner sector × "
                             "Partnership type): ")
     assert " with real impact where " in first and "90% interval" in first
     tested = _json(["surprises", "--data", str(planted_file), "--workspace", str(tmp_path)],
@@ -137,7 +137,7 @@ def test_cells_read_in_the_team_words_and_keep_the_raw_values(
     assert top["labels"] == ["Secteur du partenaire", "Type de partenariat"]
     status, out, err = _run(argv, capsys)
     assert status == 0, err
-    assert ("  1. STRONG Jeux vidéo × Intégration technique (Secteur du partenaire × Type de "
+    assert ("  1. STRONG Jeux vidéo × intégration technique (Secteur du partenaire × Type de "
             "partenariat): ") in out
 
 
@@ -348,7 +348,7 @@ def test_the_model_report_section_from_labelled_data_the_store_or_a_note(
     html = weak_signals_section(from_file)
     assert "id=no-weak-signals" not in html
     first_row = html.split("<tbody>", 1)[1].split("</tr>", 1)[0]
-    assert "Video games × Technical integration" in first_row and "strong" in first_row
+    assert "Video games × technical integration" in first_row and "strong" in first_row
     store.ingest(workspace, load_proposals(quiet_file, config, labelled=True), config,
                  source=str(quiet_file))
     from_store = report_weak_signals(workspace, config, unlabelled, None)
@@ -381,7 +381,7 @@ def test_the_model_report_has_a_weak_signals_section(
     page = output.read_text("utf-8")
     section = page.split("<section id=weak-signals>", 1)[1].split("</section>", 1)[0]
     first_row = section.split("<tbody>", 1)[1].split("</tr>", 1)[0]
-    assert "Video games × Technical integration" in first_row and "strong" in first_row
+    assert "Video games × technical integration" in first_row and "strong" in first_row
     assert "href='#weak-signals'" in page and str(planted_file) in section
     status, _, err = _run(["report", "--workspace", root, "--output", str(output)], capsys)
     assert status == 0, err
@@ -391,7 +391,7 @@ def test_retrain_lists_strong_cells_briefly(config: Config) -> None:
     signals = find_weak_signals(history(planted=True), config, "store", seed=0)
     lines = retrain_lines(signals)
     assert lines[0].startswith("Weak signals this period (") and len(lines) <= 6
-    assert lines[1].startswith("  STRONG, better than expected: Video games × Technical "
+    assert lines[1].startswith("  STRONG, better than expected: Video games × technical "
                                "integration")
     assert f"(the whole store with it: {signals.report.tested} cells tested in " \
            f"{signals.rows} labelled proposals;" in lines[0]
@@ -420,7 +420,7 @@ def test_a_cell_is_watched_only_when_rare_among_the_tested_and_on_its_own(config
                           False, config.surprises)
     assert signals.watched() == (rare,)
     lines = retrain_lines(signals)
-    assert lines[1].startswith("  watch, worse than expected: Media × Event") and len(lines) == 2
+    assert lines[1].startswith("  watch, worse than expected: Media × event") and len(lines) == 2
 
 
 JUNK = st.one_of(

@@ -110,6 +110,20 @@ def test_an_unreadable_kept_report_is_computed_again_and_replaced(
     assert computed is not None and kept_weak_signals(workspace, config, 0) == computed
 
 
+def test_a_report_kept_by_an_earlier_version_is_computed_again_with_value_labels(
+        planted: Any, config: Config, tmp_path: Path) -> None:
+    """Reports kept before cells carried their values' labels (format 1) are not reused:
+    `surprises --format json` would lack `value_labels`."""
+    workspace = _workspace(tmp_path, planted, config)
+    computed = store_weak_signals(workspace, config)
+    assert computed is not None and computed.report is not None
+    assert all(c.value_labels is not None for c in computed.report.cells)
+    kept = json.loads(workspace.weak_signals.read_text("utf-8"))
+    earlier = {**kept, "format": "partnerscore-weak-signals/1"}
+    workspace.weak_signals.write_text(json.dumps(earlier), "utf-8")
+    assert kept_weak_signals(workspace, config, 0) is None
+
+
 def test_a_report_is_kept_under_the_key_of_the_store_as_read(
         planted: Any, config: Config, tmp_path: Path) -> None:
     workspace = _workspace(tmp_path, planted, config)

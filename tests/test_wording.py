@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -12,7 +13,9 @@ from model.pairs import cell_key, pair_column
 from model.wording import (
     belief_label,
     belief_sentence,
+    belief_subject,
     describe,
+    flag_note,
     grade_range_text,
     interval_text,
     plural,
@@ -145,6 +148,13 @@ def _config_with(column: str, **options: object) -> dict:
      "columns.partnership_type.level_labels.event: expected a non-empty text"),
     ("partner_sector", {"level_labels": ["hr_tech"]},
      "columns.partner_sector.level_labels: expected a mapping of level to its label"),
+    ("partner_sector", {"level_labels": {"Video-Games": "studios", "video_games": "games"}},
+     "columns.partner_sector.level_labels.video_games: expected each level once, got "
+     "'video_games' (the same level as 'Video-Games')"),
+    ("partner_sector", {"level_labels": {True: "yes"}},
+     "columns.partner_sector.level_labels.True: expected a level (quote yes, no, on, off"),
+    ("lifecycle_position", {"levels_describe": {"Upstream": "Before us", "upstream": "Up"}},
+     "columns.lifecycle_position.levels_describe.upstream: expected each level once"),
     ("has_action_plan", {"level_labels": {"true": "yes"}},
      "columns.has_action_plan.level_labels: expected only on category, open_category, "
      "ordinal columns"),
@@ -160,6 +170,9 @@ def test_an_open_category_may_word_any_level() -> None:
                                        levels_describe={"video_games": "Partner makes video games"}))
     assert describe(config.by_name["partner_sector"], "video_games") == "Partner makes video games"
     assert describe(config.by_name["partner_sector"], "legal") == "Partner sector: legal"
+    spelled = parse_config(_config_with("partner_sector",
+                                        levels_describe={"Video Games": "Partner makes games"}))
+    assert describe(spelled.by_name["partner_sector"], "video_games") == "Partner makes games"
 
 
 def test_a_level_label_reads_in_the_template_in_a_pair_cell_and_in_a_product() -> None:
@@ -183,6 +196,12 @@ def test_a_level_label_reads_in_the_template_in_a_pair_cell_and_in_a_product() -
     assert describe(pair, cell_key("media", "event")) == "Media × event"
     assert describe(pair_column(kind, sector), cell_key("referral", "hr_tech")) == (
         "Referral × HR tech")
+    assert flag_note(config.by_name, [], {"feature": "partner_sector", "kind": "novel_category",
+                                          "value": "hr_tech"})[1].startswith(
+        "Partner sector: “HR tech” never appeared")
+    proximity = dataclasses.replace(config.by_name["sector_proximity"],
+                                    level_labels={"distant": "a distant sector"})
+    assert belief_subject(proximity, None) == "Sector proximity towards “a distant sector”"
     worded = parse_config(_config_with("partner_sector", level_labels={"legal": "law firms"},
                                        levels_describe={"legal": "Partner is a law firm"}))
     assert describe(worded.by_name["partner_sector"], "legal") == "Partner is a law firm"

@@ -179,7 +179,7 @@ def predict_command(workspace: Workspace, file: str | None, *, model: str | None
     else:
         write_output(output, data)
     err.print(f"Scored {len(batch.proposals)} proposals with {note}"
-              + (f"; wrote {output}" if output else ""))
+              + (f"; wrote {output}" if output else ""), markup=False)
 
 
 def spark_predict(workspace: Workspace, file: str | None, *, model: str | None,
@@ -197,7 +197,8 @@ def spark_predict(workspace: Workspace, file: str | None, *, model: str | None,
     uri = model or f"models:/{registry.registered_name}@champion"
     rows = score_parquet(uri, Path(file), output, master=master,
                          tracking_uri=workspace.tracking_uri(), tracking=registry.tracking)
-    err.print(f"Scored {rows} proposals on Spark ({master}) with {uri}; wrote {output}")
+    err.print(f"Scored {rows} proposals on Spark ({master}) with {uri}; wrote {output}",
+              markup=False)
 
 
 def demo_command(workspace: Workspace, config: Config, config_text: str, history: Path,
@@ -211,4 +212,5 @@ def demo_command(workspace: Workspace, config: Config, config_text: str, history
     predict_command(workspace, str(proposals), model=None, output_format="table", output=None,
                     top=3, settings=[], capacity=5, sheet=None)
     out.print(f"Workspace: {workspace.root} (MLflow: {workspace.tracking_uri()}). "
-              f"Browse runs with: mlflow ui --backend-store-uri {workspace.tracking_uri()}")
+              f"Browse runs with: mlflow ui --backend-store-uri {workspace.tracking_uri()}",
+              markup=False)

@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from model.validation import ContractError
 from model.wording import (
@@ -29,6 +30,21 @@ from pipelines.report.card import no_pairs_text, pair_headers, pair_rows
 # and would break a long file path in an error message across lines (one could no longer
 # copy it, nor find it with grep): there, messages are printed on one line, and error
 # tables are 150 wide unless COLUMNS says otherwise.
+class PlainTable(Table):
+    """A table whose title, headers and text cells are shown exactly as given. Rich reads
+    brackets in plain strings as markup: a partner named "[Acme] Studio" would lose its
+    brackets, and a value "[/b]" in a file would stop the command with a markup error."""
+
+    def __init__(self, *headers: Any, title: str | None = None, **options: Any) -> None:
+        super().__init__(*headers, title=None if title is None else Text(title), **options)
+
+    def add_column(self, header: Any = "", *args: Any, **options: Any) -> None:
+        super().add_column(Text(header) if isinstance(header, str) else header, *args, **options)
+
+    def add_row(self, *cells: Any, **options: Any) -> None:
+        super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **options)
+
+
 class _Output(Console):
     """Standard output or error: a reader that stops early (`| head`) ends the command
     quietly with status 0, or with its failure's own status (`pipelines.cli.exits`), not
@@ -76,7 +92,7 @@ def contract_report(error: ContractError) -> None:
         return
     title = f"{error.source + ': ' if error.source else ''}{count} problem{'s' * (count != 1)}"
     err.print(title, markup=False)  # on its own line: a long path is never cut
-    table = Table(show_lines=False)
+    table = PlainTable(show_lines=False)
     for name in ("row", "column", "found", "expected"):
         table.add_column(name, overflow="fold")
     for p in error.problems[:200]:
@@ -90,7 +106,7 @@ def contract_report(error: ContractError) -> None:
         return
     fix = ("the --set options" if error.source == "--set" else
            "the data" if error.source in COMMAND_SOURCES else "the file")
-    err.print(f"Nothing was written. Fix {fix} and run the command again.")
+    err.print(f"Nothing was written. Fix {fix} and run the command again.", markup=False)
 
 
 def _interval(m: Interval) -> str:
@@ -108,11 +124,11 @@ def beliefs_table(training: TrainingRecord, level: float = 0.9) -> Table | None:
     entries = [*training.beliefs, *training.learned]
     if not entries:
         return None
-    table = Table(title="Beliefs against the outcomes (effects in log-odds per typical change)",
+    table = PlainTable(title="Beliefs against the outcomes (effects in log-odds per typical change)",
                   title_justify="left", show_header=False)
     table.add_column("belief", overflow="fold")
     for entry in entries:
-        table.add_row(escape(entry.sentence(level)))
+        table.add_row(entry.sentence(level))
     return table
 
 
@@ -120,12 +136,12 @@ def pairs_table(training: TrainingRecord) -> Table | str:
     """The pair cells the model learned, largest term first, or why there is none."""
     if not training.pairs:
         return escape(no_pairs_text(training))
-    table = Table(title="Pairs learned (a term on top of the two features' own effects)",
+    table = PlainTable(title="Pairs learned (a term on top of the two features' own effects)",
                   title_justify="left")
     for header in pair_headers(training.pairs):
         table.add_column(header, justify="left" if header == "pair" else "right")
     for row in pair_rows(training.pairs):
-        table.add_row(*(escape(cell) for cell in row))
+        table.add_row(*row)
     return table
 
 
@@ -136,7 +152,7 @@ def training_summary(training: TrainingRecord, version: str, alias: str, name: s
     if training.provisional:
         out.print(provisional_line(int(data["positives"]), comfortable))
     for warning in training.warnings:
-        out.print(f"[bold yellow]WARNING: {warning}[/]")
+        out.print(f"[bold yellow]WARNING: {escape(warning)}[/]")
     out.print(f"Data: {data['rows']} labelled proposals, {data['positives']} with real impact, "
               f"{plural(len(data['periods']), 'period')} ({data['periods'][0]} to {data['periods'][-1]}); "
               f"effective sample size {data['effective_sample_size']}")
@@ -150,14 +166,14 @@ def training_summary(training: TrainingRecord, version: str, alias: str, name: s
         out.print(f"Model: {training.chosen}, the only candidate trained on this data "
                   f"({data['cv_folds']}-fold repeated CV)", markup=False)
     title = "Cross-validated metrics (90% interval)"
-    table = Table(title=title, title_justify="left", min_width=len(title))  # title on one line
+    table = PlainTable(title=title, title_justify="left", min_width=len(title))  # title on one line
     table.add_column("metric")
-    table.add_column(escape("value  [interval]"))
+    table.add_column("value  [interval]")
     for metric, m in training.metrics.items():
         table.add_row(metric, _interval(m))
     out.print(table)
     title = "Backtest: each period scored by a model trained on earlier periods"
-    backtest = Table(title=title, title_justify="left", min_width=len(title))
+    backtest = PlainTable(title=title, title_justify="left", min_width=len(title))
     for column in ("period", "rows", "with impact", "expected", "ROC AUC", "log loss"):
         backtest.add_column(column, justify="right")
     for r in training.backtest:
@@ -171,7 +187,7 @@ def training_summary(training: TrainingRecord, version: str, alias: str, name: s
     for extra in (beliefs_table(training, level), pairs_table(training)):
         if extra is not None:
             out.print(extra)
-    out.print(f"Registered {name} version {version} as @{alias}")
+    out.print(f"Registered {name} version {version} as @{alias}", markup=False)
 
 
 def _short(items: Sequence[Mapping[str, Any]], n: int) -> str:
@@ -197,13 +213,13 @@ def ranked_table(batch: ScoredBatch, note: str) -> None:
     """The ranked proposals a BD person reads at a glance."""
     if batch.provisional:
         out.print(provisional_line(int(batch.model.get("positives") or 0)))
-    table = Table(title="Proposals ranked by probability of real impact", title_justify="left",
+    table = PlainTable(title="Proposals ranked by probability of real impact", title_justify="left",
                   show_lines=True)
     for column, justify in (("#", "right"), ("proposal", "left"), ("partner", "left"),
                             ("impact", "right"), (_level_name(batch), "right"),
                             ("grade", "center"), ("for (points)", "left"),
                             ("against (points)", "left"), ("flags", "left")):
-        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        table.add_column(column, justify=justify, overflow="fold")
     for p in batch.ranked():
         mark = " *" if p.within_capacity else ""
         table.add_row(f"{p.rank}{mark}", str(p.proposal_id), str(p.partner_name or ""),

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
-from rich.table import Table
 
 from model.config import Config
-from pipelines.cli.console import out, provisional_line
+from pipelines.cli.console import PlainTable, out, provisional_line
 from pipelines.documents import GateRecord
 from pipelines.errors import ReaderGone
 from pipelines.settings import Workspace
@@ -27,7 +26,7 @@ def ingest(workspace: Workspace, config: Config, file: Path, *, period: str | No
 
     outcome = ingest_command(workspace, config, file, period=period, replace=replace, sheet=sheet)
     for p, status in outcome.periods.items():
-        out.print(f"{p}: {status}")
+        out.print(f"{p}: {status}", markup=False)
     for note in outcome.notes:
         out.print(f"Note: {note}.", markup=False)
     if not outcome.changed:
@@ -43,7 +42,7 @@ def store_listing(workspace: Workspace, config: Config) -> None:
         out.print(f"The labelled store in {workspace.store} holds no period yet. Store a trial "
                   "period's outcomes with: partnerscore ingest FILE", markup=False)
         return
-    table = Table(title=f"Labelled store in {workspace.store}", title_justify="left")
+    table = PlainTable(title=f"Labelled store in {workspace.store}", title_justify="left")
     for column in ("period", "rows", "with impact", "digest", "ingested", "source"):
         table.add_column(column)
     for r in listing:
@@ -52,10 +51,11 @@ def store_listing(workspace: Workspace, config: Config) -> None:
     out.print(table)
     damaged = store.verify_store(workspace)
     for problem in damaged:
-        out.print(f"[bold red]DAMAGED: {problem}[/]")
+        out.print(f"[bold red]DAMAGED: {escape(problem)}[/]")
     for gap in store.contract_gaps(workspace, config):
-        out.print(f"[bold yellow]period {gap.value} has no column {gap.column}, which the "
-                  "configuration requires: training from the store will refuse it[/]")
+        where = escape(f"period {gap.value} has no column {gap.column}")
+        out.print(f"[bold yellow]{where}, which the configuration requires: training from the "
+                  "store will refuse it[/]")
     if damaged:  # the listing is shown, and the status says the store cannot be trusted
         raise store.StoreDamaged(f"{len(damaged)} stored file(s) do not match their digests")
 
@@ -93,7 +93,7 @@ def _show_retrain(outcome: RetrainOutcome, config: Config) -> None:
     from pipelines.jobs.retrain import changes_text
 
     for p, stored in outcome.ingested.items():
-        out.print(f"ingested {p}: {stored}")
+        out.print(f"ingested {p}: {stored}", markup=False)
     for note in outcome.ingest_notes:
         out.print(f"Note: {note}.", markup=False)
     drift = outcome.drift
@@ -120,14 +120,15 @@ def _show_retrain(outcome: RetrainOutcome, config: Config) -> None:
               f"{impact['newest_low']:.1%} to {impact['newest_high']:.1%}); history "
               f"{impact['history_rate']:.1%}{selected}")
     for warning in drift["warnings"]:
-        out.print(f"[bold yellow]WARNING: {warning}[/]")
+        out.print(f"[bold yellow]WARNING: {escape(warning)}[/]")
     decision = outcome.decision
     for label, metrics in (("champion", decision.champion), ("challenger", decision.challenger)):
         if metrics:
             out.print(f"{label}: " + "; ".join(_metric_line(k, metrics[k])
                                                for k in ("log_loss", "roc_auc", "brier")))
     verdict = "promoted to @champion" if outcome.promoted else "NOT promoted; champion kept"
-    out.print(f"Challenger version {outcome.challenger} {verdict}: {decision.reason}")
+    out.print(f"Challenger version {outcome.challenger} {verdict}: {decision.reason}",
+              markup=False)
     if outcome.same_model:
         out.print(outcome.same_model, markup=False)
     if outcome.hindsight:
@@ -162,10 +163,10 @@ def models(workspace: Workspace, config: Config, card: str | None) -> None:
         text = gateway.run_text(run_id, "model_card.md") if run_id else None
         out.print(text or f"version {card} has no model card", markup=False)
         return
-    table = Table(title=f"Registered versions of {name}", title_justify="left")
+    table = PlainTable(title=f"Registered versions of {name}", title_justify="left")
     for column in ("version", "aliases", "periods", "model", "CV AUC [interval]",
                    "CV log loss", "gate"):
-        table.add_column(escape(column))  # "[interval]" is no markup
+        table.add_column(column)
     from pipelines.storage import store
 
     stale = []
@@ -209,7 +210,8 @@ def promote(workspace: Workspace, config: Config, version: str | None, *, rollba
             after = version
         note = _replaced_note(after, store.replaced_since(
             workspace, *gateway.version_learned(name, after)))
-    out.print(f"@champion: version {before} -> version {after}; exported to {workspace.champion}")
+    out.print(f"@champion: version {before} -> version {after}; exported to {workspace.champion}",
+              markup=False)
     if note:
         out.print(f"[bold yellow]{escape(note)}; retrain to learn the store as it is now.[/]")
 
@@ -225,21 +227,21 @@ def _replaced_note(version: str, replaced: list[str]) -> str:
 def decide(workspace: Workspace, config: Config, file: str, *, capacity: int,
            explore_rate: float, seed: int | None, model: str | None, again: bool = False) -> None:
     """`partnerscore decide`: accept within capacity, explore, log every decision."""
+    from model.pairs import values_label
     from pipelines.jobs.decide import run_decide
-    from pipelines.report.weak_signals import value_words
 
     outcome = run_decide(workspace, file, capacity=capacity, explore_rate=explore_rate, seed=seed,
                          model=model, tracking=config.tracking, config=config, again=again)
     share = outcome.decisions[0].directed_share if outcome.decisions else 0.0
     directed = (f"{share:.0%} of it directed" if share and outcome.directed is not None
                 and outcome.directed.cells else "uniform")
-    table = Table(title=f"Decisions (capacity {capacity}, exploration {explore_rate:.0%}, "
+    table = PlainTable(title=f"Decisions (capacity {capacity}, exploration {explore_rate:.0%}, "
                         f"{directed})", title_justify="left")
     for column in ("rank", "proposal", "impact", "decision", "drawn", "propensity", "cell"):
         table.add_column(column)
     for d in sorted(outcome.decisions, key=lambda d: d.rank):
-        cell = " × ".join(value_words(str(v), config.by_name.get(k))
-                          for k, v in (d.cell or {}).items())
+        cell = values_label([str(v) for v in (d.cell or {}).values()],
+                            [config.by_name.get(k) for k in d.cell or {}])
         table.add_row(str(d.rank), str(d.proposal_id), f"{d.impact_probability:.1%}",
                       "ACCEPT" if d.accepted else "decline", d.drawn or "",
                       f"{d.propensity:.3f}", cell)
@@ -247,7 +249,7 @@ def decide(workspace: Workspace, config: Config, file: str, *, capacity: int,
     if outcome.directed is not None:
         out.print(f"{outcome.directed.note}.", markup=False)
     out.print(f"Logged {len(outcome.decisions)} decisions to {workspace.decisions} "
-              f"({outcome.model_note}).")
+              f"({outcome.model_note}).", markup=False)
 
 
 def gate_history(workspace: Workspace, config: Config) -> list[GateRecord] | None:

@@ -40,7 +40,7 @@ from pipelines.settings import Workspace
 # also one whose own chance of looking this strong is at most OWN_CHANCE.
 WORTH_WATCHING = 1.0
 OWN_CHANCE = 0.05
-KEPT_FORMAT = "partnerscore-weak-signals/1"
+KEPT_FORMAT = "partnerscore-weak-signals/2"  # 2: cells carry value_labels
 _Signals = TypeVar("_Signals", "WeakSignals", "WeakSignals | None")
 
 

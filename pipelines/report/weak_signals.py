@@ -1,6 +1,6 @@
 """Weak signals in words: improbable alliances as the terminal and the model report show them.
 
-One sentence per cell ("Video games × Technical integration: 9 of 20 with real impact
+One sentence per cell ("Video games × technical integration: 9 of 20 with real impact
 where 3.1 were expected (2.9×, 90% interval 1.5–5.0); about 0.04 cells would look this
 strong by chance among 214 tested"), the paragraph that says what "by chance" means
 when hundreds of cells are tested, and the model report's "Weak signals" section.
@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from model.config import Column
-from model.pairs import level_label
+from model.pairs import sentence_start, values_label
 from model.surprises import Cell
 from pipelines.report.page import esc, table
 
@@ -22,20 +21,16 @@ SHOWN_BETTER = 10  # cells listed per section beyond the strong ones; JSON lists
 SHOWN_WORSE = 5
 
 
-def value_words(value: str, column: Column | None = None) -> str:
-    """A stored value as people read it: 'video_games' -> 'Video games', or its column's
-    `level_labels` entry ('hr_tech' -> 'HR tech')."""
-    text = level_label(column, value).strip()
-    return text[:1].upper() + text[1:]
-
-
 def cell_values_words(cell: Cell) -> str:
-    """'Video games × Technical integration': each value by its label when the cell has them."""
-    return " × ".join(value_words(v) for v in cell.value_labels or cell.values)
+    """'Video games × technical integration': the values by their labels when the cell
+    carries them (a report kept by an earlier version does not), as reasons word a cell."""
+    if cell.value_labels is not None:
+        return sentence_start(" × ".join(cell.value_labels))
+    return values_label(cell.values)
 
 
 def pair_words(cell: Cell) -> str:
-    """'Video games × Technical integration (Partner sector × Partnership type)'."""
+    """'Video games × technical integration (Partner sector × Partnership type)'."""
     return f"{cell_values_words(cell)} ({' × '.join(cell.labels or cell.features)})"
 
 
