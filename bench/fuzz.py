@@ -2,11 +2,12 @@
 
 Each input is read and validated as the CLI does (`pipelines.storage.readers.load_proposals`, as
 labelled outcomes or as proposals to score). The only acceptable outcomes are a typed
-frame that keeps the contract's rules, or `ContractError` with printable problems;
-anything else is a failure, saved under bench/results/fuzz-failures/ with its index.
-With `--champion DIR` (an exported model bundle, e.g. a workspace's `champion/`), the
-accepted inputs are also scored and exported to CSV and XLSX, which must hold no
-formula-leading cell.
+frame that keeps the contract's rules, or `ContractError` whose problem table the
+terminal prints (a value "[/b]" is text, not markup); anything else is a failure, saved
+under bench/results/fuzz-failures/ with its index. With `--champion DIR` (an exported
+model bundle, e.g. a workspace's `champion/`), the accepted inputs are also scored,
+exported to CSV and XLSX, which must hold no formula-leading cell, and shown in the
+ranked table the terminal prints.
 
 Inputs come from a seeded generator, so input i of a run is the same whatever the
 number of workers: `--replay I` regenerates it. The mix: tables built from the
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import io
 import json
 import math
@@ -34,6 +36,7 @@ import tempfile
 import time
 import traceback
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -43,6 +46,7 @@ import openpyxl
 
 from model.config import Column, Config
 from model.validation import BOOLEAN_WORDS, ContractError
+from pipelines.cli import console
 from pipelines.settings import load_config
 from pipelines.storage.readers import load_proposals
 
@@ -57,7 +61,8 @@ TOKENS = [b'"', b",", b";", b"\n", b"\r", b"\r\n", b"\x00", b"\xef\xbb\xbf", b"{
           b"<!DOCTYPE x [<!ENTITY a \"aaaa\">]>", b"&a;", b"PK\x03\x04", b"PAR1", b"-", b"|"]
 WORDS = ["", " ", "\t", "nan", "inf", "-1", "0", "1e400", "1,5", "1,000", "=SUM(A1)", "@x", "+1",
          "2026-03", "2026-13", "March", "true", "oui", "maybe", "null", "None", "#N/A", "\u00a0",
-         "\u2028", "\ufeff", "\x00", "\x1b[31m", "\ufffe", "a\rb", 'say "hi"', "é", "日本", "😀"]
+         "\u2028", "\ufeff", "\x00", "\x1b[31m", "\ufffe", "a\rb", 'say "hi"', "é", "日本", "😀",
+         "[/b]", "[bold]x", "[Acme] Studio", "[link=x]y[/link]", "\\[x]"]  # terminal markup
 SKIPPED_SEEDS = ("zip_bomb.xlsx", "overlong_field.csv")  # slow by design; covered by the tests
 
 
@@ -304,6 +309,20 @@ def check_exports(bundle: Any, typed: Any) -> None:
     for row in rows:
         assert not any(cell.startswith(FORMULA_STARTS) for cell in row), row
     openpyxl.load_workbook(io.BytesIO(to_xlsx(batch)), read_only=True).close()
+    _terminal(functools.partial(console.ranked_table, batch, "fuzz"))
+
+
+_BUFFER = io.StringIO()
+
+
+def _terminal(show: Callable[[], None]) -> None:
+    """Print what the CLI would print to its terminal, into a buffer: it must not raise."""
+    if console.out.file is not _BUFFER:
+        for name in ("out", "err"):
+            setattr(console, name, console._Output(file=_BUFFER, width=150))
+    _BUFFER.seek(0)
+    _BUFFER.truncate()
+    show()
 
 
 def run_one(index: int, seed: int, config: Config, seeds: dict[str, bytes], folder: Path,
@@ -314,14 +333,17 @@ def run_one(index: int, seed: int, config: Config, seeds: dict[str, bytes], fold
     path = folder / f"{index}-{name}"
     path.write_bytes(data)
     try:
-        typed = load_proposals(path, config, labelled=labelled)
-        check_frame(typed, config, labelled)
-        if bundle is not None:
-            check_exports(bundle, typed.drop(columns=[c for c in typed if c not in bundle.config.by_name]))
-        tally.accepted[kind] += 1
-    except ContractError as error:
-        str(error).encode("utf-8")
-        tally.refused[kind] += 1
+        try:
+            typed = load_proposals(path, config, labelled=labelled)
+            check_frame(typed, config, labelled)
+            if bundle is not None:
+                check_exports(bundle, typed.drop(columns=[c for c in typed
+                                                          if c not in bundle.config.by_name]))
+            tally.accepted[kind] += 1
+        except ContractError as error:  # refused: its report must print, whatever it quotes
+            str(error).encode("utf-8")
+            _terminal(functools.partial(console.contract_report, error))
+            tally.refused[kind] += 1
     except Exception as exc:
         frame = traceback.extract_tb(exc.__traceback__)[-1]
         tally.failures.append({"index": index, "kind": kind, "name": name, "labelled": labelled,
@@ -387,8 +409,9 @@ def report(tally: Tally, seconds: float, command: str, jobs: int, champion: str 
         signatures = Counter(f"{f['error'].split(':')[0]} at {f['where']}" for f in tally.failures)
         lines += [f"- {count} × {signature}" for signature, count in signatures.most_common()]
     lines += ["", "A failure is any exception other than ContractError from reading and validating "
-              "(`load_proposals`), a validated frame that breaks a rule, or, with --champion, an "
-              "exception or a formula-leading cell when scoring and exporting."]
+              "(`load_proposals`), a refused input whose problem table the terminal cannot "
+              "print, a validated frame that breaks a rule, or, with --champion, an exception or "
+              "a formula-leading cell when scoring, exporting and printing the ranked table."]
     return "\n".join(lines) + "\n"
 
 
