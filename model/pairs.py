@@ -106,6 +106,12 @@ def values_label(values: Sequence[object], parts: Sequence[Column | None] = ()) 
                                          for i, v in enumerate(values)))
 
 
+def recorded_label(labels: Sequence[str] | None, values: Sequence[object]) -> str:
+    """Two values by the labels recorded with them (a learned cell, a weak-signal cell), or
+    from the values themselves where a record holds none (made before labels were)."""
+    return sentence_start(SEPARATOR.join(labels)) if labels else values_label(values)
+
+
 def cell_label(cell: str, parts: Sequence[Column | None] = ()) -> str:
     """A cell key as people read it: `video_games × technical_integration` -> `Video games ×
     technical integration` (see `values_label`)."""

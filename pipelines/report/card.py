@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from model.bayes import PAIR_LEVEL, PAIR_NOTABLE
-from model.pairs import SEPARATOR, sentence_start, values_label
+from model.pairs import recorded_label
 from model.scorer import BAYES
 from model.verdicts import excludes_zero
 from model.wording import provisional_advice
@@ -81,16 +81,9 @@ def pair_clear(pair: Mapping[str, Any]) -> bool:
     return excludes_zero(*pair["interval"])
 
 
-def pair_cell_words(pair: Mapping[str, Any]) -> str:
-    """A learned cell's values as people read them: the labels training recorded, or its
-    values (a model recorded before labels were)."""
-    labels = pair.get("value_labels")
-    return sentence_start(SEPARATOR.join(labels)) if labels else values_label(pair["values"])
-
-
 def pair_rows(pairs: Sequence[Mapping[str, Any]]) -> list[list[str]]:
     """Each learned pair cell (`TrainingRecord.pairs`) as plain text cells, largest term first."""
-    return [[pair_cell_words(p), str(p["rows"]),
+    return [[recorded_label(p.get("value_labels"), p["values"]), str(p["rows"]),
              f"{p['observed']:g}",
              f"{p['effect']:+.2f}", f"×{math.exp(p['effect']):.2f}",
              f"{p['interval'][0]:+.2f} to {p['interval'][1]:+.2f}",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from model.pairs import sentence_start, values_label
+from model.pairs import recorded_label
 from model.surprises import Cell
 from pipelines.report.page import esc, table
 
@@ -24,9 +24,7 @@ SHOWN_WORSE = 5
 def cell_values_words(cell: Cell) -> str:
     """'Video games × technical integration': the values by their labels when the cell
     carries them (a report kept by an earlier version does not), as reasons word a cell."""
-    if cell.value_labels is not None:
-        return sentence_start(" × ".join(cell.value_labels))
-    return values_label(cell.values)
+    return recorded_label(cell.value_labels, cell.values)
 
 
 def pair_words(cell: Cell) -> str:
