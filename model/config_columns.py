@@ -129,17 +129,20 @@ def _check_template(template: Any, key: str, problems: list[str]) -> None:
 
 
 def _per_level(raw: Any, ctype: str, values: tuple[str, ...], key: str, problems: list[str],
-               expected: str) -> list[tuple[str, str, Any]]:
+               expected: str, *, strict: bool = True) -> list[tuple[str, str, Any]]:
     """(level, key of the entry, its text) for each entry of a mapping keyed by level. A
     level is spelled as the data's values are read (any case, spaces or '-' for '_'), so
-    'HR Tech' names hr_tech; a closed category's must be among its values, each once."""
+    'HR Tech' names hr_tech; a closed category's must be among its values. `strict` refuses
+    a key YAML read as a boolean or null, and two keys naming one level; otherwise (the
+    configurations that models already trained hold) such a key reads as text, and of two
+    keys naming one level the one spelled as the data's values are wins."""
     declared = {normalise_level(v): v for v in values}
     seen: dict[str, str] = {}
-    entries = []
+    entries: list[tuple[str, str, Any]] = []
     entered = mapping(raw, key, problems, expected)  # reports a non-mapping
     for level, text in (raw.items() if entered else ()):  # keys as YAML read them
         where = f"{key}.{level}"
-        if isinstance(level, bool) or level is None:
+        if strict and (isinstance(level, bool) or level is None):
             problems.append(f"{where}: expected a level (quote yes, no, on, off and null: YAML "
                             "reads them as true, false and null)")
             continue
@@ -149,12 +152,14 @@ def _per_level(raw: Any, ctype: str, values: tuple[str, ...], key: str, problems
                             f"({', '.join(values)}), got {level!r}")
             continue
         name = declared.get(spelled, spelled)
-        if name in seen:
+        if name in seen and strict:
             problems.append(f"{where}: expected each level once, got {level!r} (the same level "
                             f"as {seen[name]!r})")
             continue
+        if name in seen and str(level) != name:
+            continue
         seen[name] = str(level)
-        entries.append((name, where, text))
+        entries = [e for e in entries if e[0] != name] + [(name, where, text)]
     return entries
 
 
@@ -162,8 +167,10 @@ def _level_wording(raw: Any, ctype: str, values: tuple[str, ...], key: str,
                    problems: list[str]) -> dict[str, str]:
     """`levels_describe`: a level's own wording, a template like `describe`."""
     out = {}
+    # Lenient: models trained before keys were read as the data's values hold such keys.
     for level, where, text in _per_level(raw, ctype, values, join(key, "levels_describe"),
-                                         problems, "a mapping of level to its wording"):
+                                         problems, "a mapping of level to its wording",
+                                         strict=False):
         if check(Text(), text, where, problems) is not None:
             _check_template(text, where, problems)
             out[level] = text

@@ -123,6 +123,14 @@ def _plant_yaml_tag_inside(bundle: Path, marker: Path) -> None:
     _reseal(bundle, "config.yaml")
 
 
+def _plant_unknown_option(bundle: Path, marker: Path) -> None:
+    """A configuration this version cannot read (a model from a newer one, say)."""
+    text = (bundle / "config.yaml").read_text()
+    (bundle / "config.yaml").write_text(text.replace("  partner_sector:\n",
+                                                     "  partner_sector:\n    shade: blue\n", 1))
+    _reseal(bundle, "config.yaml")
+
+
 def _plant_listed_extra_file(bundle: Path, marker: Path) -> None:
     (bundle / "model.pkl").write_bytes(_payload(marker))
     manifest = json.loads((bundle / MANIFEST).read_text())
@@ -154,6 +162,9 @@ PLANTS: dict[str, tuple[Callable[[Path, Path], None], str]] = {
     "config.yaml is a python/object tag": (_plant_yaml_tag, "untrusted"),
     "python/object tag inside config.yaml": (_plant_yaml_tag_inside, "untrusted"),
     "manifest lists an extra pickle": (_plant_listed_extra_file, "must list exactly"),
+    "an option this version does not know": (
+        _plant_unknown_option, "its config.yaml is not one this version reads: "
+                               "columns.partner_sector.shade"),
     "an unlisted joblib file beside": (_plant_unlisted_extra_file, "does not list"),
     "unknown model kind": (_plant_untrusted_kind, "unknown model kind"),
     "a file replaced by a symlink": (_plant_symlink, "training.json is missing"),

@@ -36,7 +36,9 @@ class PlainTable(Table):
     brackets, and a value "[/b]" in a file would stop the command with a markup error."""
 
     def __init__(self, *headers: Any, title: str | None = None, **options: Any) -> None:
-        super().__init__(*headers, title=None if title is None else Text(title), **options)
+        style = options.get("title_style") or "table.title"  # rich styles plain titles only
+        super().__init__(*headers, title=None if title is None else Text(title, style=style),
+                         **options)
 
     def add_column(self, header: Any = "", *args: Any, **options: Any) -> None:
         super().add_column(Text(header) if isinstance(header, str) else header, *args, **options)
@@ -236,7 +238,7 @@ def ranked_table(batch: ScoredBatch, note: str) -> None:
             else f"; {batch.training_rate:.0%} of them had real impact")
     out.print(f"Base probability {100 * batch.base_probability:.1f}% (at the training "
               f"proposals' average log-odds{rate}); points are percentage points from it. "
-              f"Scored by {note}.")
+              f"Scored by {note}.", markup=False)
     if batch.capacity:
         c = batch.capacity
         low, high = c["impactful_range"]

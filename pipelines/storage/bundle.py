@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from model.config import Config, parse_config
+from model.config import Config, ConfigError, parse_config
 from model.scorer import ScoringModel
 from pipelines.documents import TrainingRecord, json_default
 from pipelines.storage.atomic import fsync_directory, fsync_file, sha256_file, write_synced
@@ -169,6 +169,9 @@ def load_bundle(directory: str | Path) -> Bundle:
         raise
     except (yaml.YAMLError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, ConfigError):  # each problem, not the heading alone
+            reason = "its config.yaml is not one this version reads: " + "; ".join(
+                exc.problems)
         raise BundleError(f"{path}: the model files are inconsistent or untrusted: {reason}") from exc
     return Bundle(path, model, config, TrainingRecord.from_json(training), manifest)
 
