@@ -108,6 +108,7 @@ def test_a_usage_error_exits_2_with_the_usage_text(argv: list[str], command: str
     assert usage is not None and usage.group(1).strip() == command, err
     assert "--help' for help." in err and message in err, err
     assert "unexpected error" not in err and "Traceback" not in err and out == ""
+    assert "Value error" not in err, "the converter's prefix is not the user's business"
 
 
 @pytest.mark.parametrize(("argv", "message"), [

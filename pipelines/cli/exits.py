@@ -80,6 +80,10 @@ def _tell(show: Callable[[], None]) -> None:
 
 def _show_usage_error(exc: BaseException) -> None:
     status = int(getattr(exc, "exit_code", BAD_INPUT))
+    message = getattr(exc, "message", None)
+    if isinstance(message, str) and message.startswith("Value error, "):
+        # the converter's own prefix: "'xml' is not one of 'table', 'csv', ..." says it all
+        exc.message = message.removeprefix("Value error, ")  # type: ignore[attr-defined]
     show = getattr(exc, "show", None)
     if callable(show):
         _tell(show)  # the usage line, the hint to --help, then the error, on standard error
