@@ -137,8 +137,7 @@ def _per_level(raw: Any, ctype: str, values: tuple[str, ...], key: str, problems
     configurations that models already trained hold) such a key reads as text, and of two
     keys naming one level the one spelled as the data's values are wins."""
     declared = {normalise_level(v): v for v in values}
-    seen: dict[str, str] = {}
-    entries: list[tuple[str, str, Any]] = []
+    chosen: dict[str, tuple[str, str, Any]] = {}  # level -> (key as written, where, text)
     entered = mapping(raw, key, problems, expected)  # reports a non-mapping
     for level, text in (raw.items() if entered else ()):  # keys as YAML read them
         where = f"{key}.{level}"
@@ -152,15 +151,12 @@ def _per_level(raw: Any, ctype: str, values: tuple[str, ...], key: str, problems
                             f"({', '.join(values)}), got {level!r}")
             continue
         name = declared.get(spelled, spelled)
-        if name in seen and strict:
+        if name in chosen and strict:
             problems.append(f"{where}: expected each level once, got {level!r} (the same level "
-                            f"as {seen[name]!r})")
-            continue
-        if name in seen and str(level) != name:
-            continue
-        seen[name] = str(level)
-        entries = [e for e in entries if e[0] != name] + [(name, where, text)]
-    return entries
+                            f"as {chosen[name][0]!r})")
+        elif name not in chosen or str(level) == name:
+            chosen[name] = (str(level), where, text)
+    return [(name, where, text) for name, (_, where, text) in chosen.items()]
 
 
 def _level_wording(raw: Any, ctype: str, values: tuple[str, ...], key: str,

@@ -91,6 +91,13 @@ def level_label(column: Column | None, value: object) -> str:
     return (column.level_labels.get(text) if column is not None else None) or text.replace("_", " ")
 
 
+def value_labels(features: Sequence[str], values: Sequence[object],
+                 columns: Mapping[str, Column]) -> tuple[str, str]:
+    """A cell's two values as people read them, each by its column's `level_labels`."""
+    first, second = (columns.get(name) for name in features)
+    return level_label(first, values[0]), level_label(second, values[1])
+
+
 def sentence_start(text: str) -> str:
     """`text` opening a sentence: its first letter upper-case, unless its first word is
     spelled with capitals of its own ('eBay', 'iOS')."""

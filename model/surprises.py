@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from model.config import Column, Config
-from model.pairs import level_label
+from model.pairs import value_labels
 from model.validation import ContractError, Problem
 
 if TYPE_CHECKING:
@@ -246,7 +246,7 @@ def _labelled(pair: tuple[str, str], values: tuple[str, str],
         return None, None
     first, second = (columns.get(name) for name in pair)
     return ((first.label if first else pair[0], second.label if second else pair[1]),
-            (level_label(first, values[0]), level_label(second, values[1])))
+            value_labels(pair, values, columns))
 
 
 def poisson_binomial(probabilities: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from model.estimators import CandidateSpec, MarginModel, candidate_specs
 from model.explain import explain, global_importance
 from model.intervals import TREE_REPLICATES, linear_posterior, replicate_margins, with_tree_interval
 from model.metrics import evaluate, reliability
-from model.pairs import level_label
+from model.pairs import value_labels
 from model.parallel import SERIAL, Task, Workers, single_threaded, start_for_training
 from model.progress import NO_PROGRESS, Progress
 from model.scorer import BAYES, TREES, ScoringModel
@@ -229,9 +229,7 @@ def _train(data: TrainingData, config: Config, seed: int, workers: Workers,
 
 def labelled_pair(pair: LearnedPair, config: Config) -> LearnedPair:
     """A learned pair cell with its values as the configuration's `level_labels` word them."""
-    first, second = (config.by_name.get(name) for name in pair.features)
-    return replace(pair, value_labels=(level_label(first, pair.values[0]),
-                                       level_label(second, pair.values[1])))
+    return replace(pair, value_labels=value_labels(pair.features, pair.values, config.by_name))
 
 
 def _backtest_warning(rows: list[dict[str, Any]]) -> str:
