@@ -22,6 +22,12 @@ counted: planted ones, and others, where nothing is planted. "No loss" allows a 
 paired difference (with pairs minus without) of `TOLERANCE` in AUC or Brier, both in
 units of the Bayes figures.
 
+A reference, *known*: the bayes procedure told which cells are planted. Each planted
+cell is a yes/no column of its own with a wide prior (`KNOWN_SCALE`, the widest scale the
+pooled prior allows) and no other pair term, on the same planted histories and test
+set. No team has this knowledge; the gap between it and the pooled pair terms is what
+searching some 250 cells for the few that matter costs at each size.
+
 `--cells common` plants the same effects in common cells (bench/surprises.py
 `COMMON_CELLS`) and writes pairs_common.md.
 
@@ -43,17 +49,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 from cold_start import TestSet, auc, brier_ratio, product
 from quality import TEST_ROWS, TEST_SEED, markdown_table, scores, simulated, validated
 from results_file import publish
 from surprises import PAIR, cell_mask, cells_option, plant
 
-from model.config import Config
+from model.bayes import POOL_MAX_SCALE
+from model.config import Config, parse_config
 from model.scorer import BAYES, ScoringModel
 from model.selection import BAYES_SPEC, fit_final, prepare
 from model.simulate import SURPRISE_PAIRS
 from model.verdicts import LearnedPair
-from pipelines.settings import load_config
+from pipelines.settings import default_config_text, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "pairs.md"
@@ -70,6 +78,8 @@ TOLERANCE = 0.001
 # and histories, measured before the model had pair terms (AUC and Brier over Bayes).
 COLD_START_300 = (0.959, 1.094)
 VARIANTS = ("pairs", "none")
+KNOWN = "known"  # the reference told the planted cells (bayes, planted histories)
+KNOWN_SCALE = POOL_MAX_SCALE
 NAMES = {"auc": "AUC", "brier": "Brier"}
 # The scoring model, the kind of candidate chosen and the pair cells the training reports.
 Fitted = tuple[ScoringModel, str, Callable[[], list[LearnedPair]]]
@@ -83,7 +93,7 @@ class Fit:
     size: int
     seed: int
     planted: bool  # the history (and its test set) holds the planted pairs
-    variant: str  # "pairs" (the configured interactions) or "none"
+    variant: str  # "pairs" (the configured interactions), "none" or "known" (the reference)
     auc: float  # share of the Bayes AUC
     brier: float  # multiple of the Bayes Brier
     seconds: float  # fit (bayes) or train_model (product)
@@ -101,10 +111,35 @@ def without_pairs(config: Config) -> Config:
     return dataclasses.replace(config, surprises=dataclasses.replace(config.surprises, pairs=()))
 
 
-def load_test(config: Config, planted: bool) -> TestSet:
-    """The validated test proposals (planted pairs or none) and their true probabilities."""
+def known_column(index: int) -> str:
+    """The reference's yes/no column for the planted cell at `index` of SURPRISE_PAIRS."""
+    return f"planted_cell_{index + 1}"
+
+
+def known_config() -> Config:
+    """The shipped configuration told the planted cells: one yes/no feature per cell with a
+    wide prior (`KNOWN_SCALE`), and no watched pair."""
+    spec = yaml.safe_load(default_config_text())
+    for i, values in enumerate(SURPRISE_PAIRS):
+        spec["columns"][known_column(i)] = {
+            "type": "boolean", "required": False, "feature": True,
+            "label": " × ".join(values), "belief": {"strength": KNOWN_SCALE}}
+    return without_pairs(parse_config(spec, digest=KNOWN))
+
+
+def with_known(history: pd.DataFrame) -> pd.DataFrame:
+    """The history with the reference's columns: whether each proposal is in a planted cell."""
+    history = history.copy()
+    for i, values in enumerate(SURPRISE_PAIRS):
+        history[known_column(i)] = np.where(cell_mask(history, PAIR, values), "true", "false")
+    return history
+
+
+def load_test(config: Config, planted: bool, *, known: bool = False) -> TestSet:
+    """The validated test proposals (planted pairs or none) and their true probabilities;
+    `known`: with the reference's columns, read with its configuration."""
     history, truth = simulated(TEST_ROWS, TEST_SEED, 1, surprises=planted)
-    proposals = validated(history, config)
+    proposals = validated(with_known(history) if known else history, config)
     y = proposals["real_impact"].to_numpy(float)
     return TestSet(proposals, y, truth, *scores(y, truth))
 
@@ -150,20 +185,29 @@ def clear_cells(cells: list[LearnedPair]) -> tuple[int, int]:
 
 
 def fit_both(model: str, size: int, seed: int, planted: bool, test: TestSet,
-             configs: dict[str, Config]) -> list[Fit]:
-    """One model learned on one history with and without pair terms, scored on the test set."""
+             configs: dict[str, Config], reference: tuple[Config, TestSet] | None = None
+             ) -> list[Fit]:
+    """One model learned on one history with and without pair terms, scored on the test set;
+    with `reference` (its configuration and test set), the bayes procedure told the planted
+    cells too, on planted histories."""
     history, truth = simulated(size, seed, PERIODS, surprises=planted)
     train = validated(history, configs["pairs"])
     fit = learner(model, train, configs["pairs"], seed)
+    runs = [(variant, train, fit, config, test) for variant, config in configs.items()]
+    if reference and model == "bayes" and planted:
+        config, known_test = reference
+        known_train = validated(with_known(history), config)
+        runs.append((KNOWN, known_train, learner(model, known_train, config, seed), config,
+                     known_test))
     fits = []
-    for variant, config in configs.items():
+    for variant, frame, fit, config, scored in runs:
         started = time.perf_counter()
         scoring, chosen, cells = fit(config)
         seconds = time.perf_counter() - started
-        p = scoring.predict_proba(test.proposals)
-        fits.append(Fit(model, size, seed, planted, variant, auc(test, p), brier_ratio(test, p),
-                        seconds, time.perf_counter() - started - seconds,
-                        segment_ratios(test, p), *training_cells(train, truth), chosen,
+        p = scoring.predict_proba(scored.proposals)
+        fits.append(Fit(model, size, seed, planted, variant, auc(scored, p),
+                        brier_ratio(scored, p), seconds, time.perf_counter() - started - seconds,
+                        segment_ratios(scored, p), *training_cells(frame, truth), chosen,
                         *clear_cells(cells())))
     show(fits)
     return fits
@@ -171,14 +215,16 @@ def fit_both(model: str, size: int, seed: int, planted: bool, test: TestSet,
 
 def show(fits: list[Fit]) -> None:
     """Print one history's figures as they come."""
-    a, b = fits
+    a, b, *known = fits
     cells = " ".join(f"{x - 1:+.0%}/{y - 1:+.0%}" for x, y in zip(a.segments, b.segments,
                                                                   strict=True))
+    told = "".join(f" known AUC {k.auc:.3f} Brier {k.brier:.3f} segments "
+                   + " ".join(f"{x - 1:+.0%}" for x in k.segments) for k in known)
     print(f"{a.model:7} {a.size:5} seed {a.seed:2} {'planted' if a.planted else 'quiet  '} "
           f"AUC {a.auc:.3f}/{b.auc:.3f} Brier {a.brier:.3f}/{b.brier:.3f} "
           f"fit {a.seconds:.2f}/{b.seconds:.2f} s segments {cells} clear cells planted "
           f"{a.clear_planted} elsewhere {a.clear_elsewhere} "
-          f"chose {a.chosen}/{b.chosen} (with/without pairs)", flush=True)
+          f"chose {a.chosen}/{b.chosen} (with/without pairs){told}", flush=True)
 
 
 def median(values: list[float]) -> float:
@@ -219,9 +265,11 @@ def of(metric: str, reduce: Callable[[list[float]], float] = median) -> Callable
     return lambda fits: reduce([getattr(f, metric) for f in fits])
 
 
-def goal(fits: list[Fit], metric: str, size: int) -> tuple[float, float | None, bool]:
-    """The median metric with pairs, its goal at this size (None: no goal) and whether met."""
-    value = of(metric)(pick(fits, variant="pairs"))
+def goal(fits: list[Fit], metric: str, size: int,
+         variant: str = "pairs") -> tuple[float, float | None, bool]:
+    """The median metric of a variant (with pairs by default), its goal at this size (None:
+    no goal) and whether met."""
+    value = of(metric)(pick(fits, variant=variant))
     target = (AUC_GOAL if metric == "auc" else BRIER_GOAL).get(size)
     return value, target, target is not None and (
         value >= target if metric == "auc" else value <= target)
@@ -356,8 +404,64 @@ def verdicts(fits: list[Fit]) -> str:
         + _loss_verdict(fits, "bayes", 300, True) + "; " + _cold_start_verdict(fits),
         "**No loss where no pair matters**: " + "; ".join(
             _loss_verdict(fits, "bayes", size, False) for size in (1000, 5000)),
+        "**Reference, the bayes procedure told the planted cells** (no team has this): "
+        + _reference_verdict(fits),
     ]
     return "\n".join(f"- {line}" for line in lines)
+
+
+def _reference_verdict(fits: list[Fit]) -> str:
+    known = pick(fits, model="bayes", planted=True, variant=KNOWN)
+    if not known:
+        return "not measured"
+    parts = [f"{NAMES[metric]} at {size} {value:.4f} ({'met' if met else 'NOT met'})"
+             for size in (1000, 5000) for metric in ("auc", "brier")
+             if (group := pick(known, size=size))
+             for value, target, met in [goal(group, metric, size, KNOWN)] if target is not None]
+    segments = pick(known, size=SEGMENT_SIZE)
+    if segments:
+        errors = [median(segment_errors(segments, i)) for i in range(len(SURPRISE_PAIRS))]
+        parts.append(f"segments at {SEGMENT_SIZE} "
+                     f"{'met' if all(e <= SEGMENT_GOAL for e in errors) else 'NOT met'} ("
+                     + " / ".join(f"{e:.0%}" for e in errors) + ")")
+    return "; ".join(parts)
+
+
+REFERENCE_HEADER = ["rows", "seeds", "AUC ÷ Bayes: known / pairs / none",
+                    "Brier ÷ Bayes: known / pairs / none", "ΔAUC known − pairs: median (seeds ahead)",
+                    "goal: AUC / Brier, known"]
+REFERENCE_CELL_HEADER = ["rows", "cell", "training rows",
+                         "median |predicted ÷ true − 1|: known / pairs",
+                         "median predicted ÷ true: known / pairs",
+                         f"seeds within {SEGMENT_GOAL:.0%}: known / pairs"]
+
+
+def _known_and(fits: list[Fit], value: Callable[[list[Fit]], float], spec: str,
+               variants: tuple[str, ...] = (KNOWN, "pairs")) -> str:
+    return " / ".join(format(value(pick(fits, variant=v)), spec) for v in variants)
+
+
+def reference_rows(fits: list[Fit]) -> tuple[list[list[str]], list[list[str]]]:
+    """The reference told the planted cells beside the pooled pair terms and no pairs, on the
+    same planted histories: quality per size, and each planted cell's segment."""
+    quality, cells = [], []
+    for size in sorted({f.size for f in pick(fits, variant=KNOWN)}):
+        group = pick(fits, model="bayes", size=size, planted=True)
+        by_seed = {(f.seed, f.variant): f.auc for f in group}
+        gaps = [by_seed[s, KNOWN] - by_seed[s, "pairs"] for s in sorted({f.seed for f in group})]
+        goals = [goal(group, metric, size, KNOWN) for metric in ("auc", "brier")]
+        quality.append([
+            str(size), str(len(gaps)), _known_and(group, of("auc"), ".4f", (KNOWN, *VARIANTS)),
+            _known_and(group, of("brier"), ".4f", (KNOWN, *VARIANTS)),
+            f"{median(gaps):+.4f} ({np.mean([g > 0 for g in gaps]):.0%})",
+            " / ".join("-" if g is None else f"{'yes' if met else 'NO'} ({g})"
+                       for _, g, met in goals)])
+        for i, values in enumerate(SURPRISE_PAIRS):
+            cells.append([str(size), " × ".join(values),
+                          f"{median([f.cell_rows[i] for f in group]):.0f}",
+                          *(_known_and(group, per_cell(i, figure), spec)
+                            for figure, spec in CELL_FIGURES)])
+    return quality, cells
 
 
 def _seed_counts(fits: list[Fit], model: str) -> str:
@@ -390,17 +494,25 @@ def report(fits: list[Fit], tests: dict[bool, TestSet], command: str,
         "Segments (planted cells of the test set; for histories without planted pairs, the "
         "same cells where nothing is planted):",
         markdown_table(SEGMENT_HEADER, segment_rows(fits, tests[True])),
+        "Reference (*known*: the bayes procedure with each planted cell as a yes/no column of "
+        f"its own, prior scale {KNOWN_SCALE:g}, and no other pair term; *pairs*: the pooled "
+        "pair terms; *none*: no pair term; the same planted histories and test set; seeds "
+        "ahead: share of seeds where known has the higher AUC):",
+        markdown_table(REFERENCE_HEADER, reference_rows(fits)[0]),
+        markdown_table(REFERENCE_CELL_HEADER, reference_rows(fits)[1]),
     ]) + "\n"
 
 
 def run(seeds: dict[int, int], product_seeds: dict[int, int], tests: dict[bool, TestSet],
-        configs: dict[str, Config]) -> list[Fit]:
-    """Every bayes fit, then every product training, printing each history's figures."""
+        configs: dict[str, Config], reference: tuple[Config, TestSet]) -> list[Fit]:
+    """Every bayes fit (and the reference's), then every product training, printing each
+    history's figures."""
     fits: list[Fit] = []
     for seed in range(1, max(seeds.values()) + 1):
         for size in (size for size, count in seeds.items() if seed <= count):
             for planted in (True, False):
-                fits += fit_both("bayes", size, seed, planted, tests[planted], configs)
+                fits += fit_both("bayes", size, seed, planted, tests[planted], configs,
+                                 reference)
     for size, count in product_seeds.items():
         for seed in range(1, count + 1):
             fits += fit_both("product", size, seed, True, tests[True], configs)
@@ -429,8 +541,10 @@ def main(argv: list[str] | None = None) -> None:
     configs = {"pairs": config, "none": without_pairs(config)}
     started, cpu = time.perf_counter(), time.process_time()
     tests = {planted: load_test(config, planted) for planted in (True, False)}
+    told = known_config()
+    reference = (told, load_test(told, True, known=True))
     product_seeds = {} if args.no_product else QUICK_PRODUCT_SEEDS if args.quick else PRODUCT_SEEDS
-    fits = run(QUICK_SEEDS if args.quick else SEEDS, product_seeds, tests, configs)
+    fits = run(QUICK_SEEDS if args.quick else SEEDS, product_seeds, tests, configs, reference)
     command = " ".join(["OMP_NUM_THREADS=1 .venv/bin/python bench/pairs.py",
                         *(argv if argv is not None else sys.argv[1:])]).strip()
     text = report(fits, tests, command, (time.perf_counter() - started,
