@@ -15,6 +15,10 @@ and these loops run on the same proposals and outcomes:
   (`train_model`), compare it with the champion on the newest month as `partnerscore
   retrain` does (the champion as it is, the challenger's procedure retrained without
   that month; `model.gate.decide`), and promote it when the gate passes;
+- directed: the loop as shipped: the configured `model.propensity_weights`, and a share
+  `decide.directed_share` of the exploring places directed to proposals of the cells
+  the weak-signal report of the loop's labelled rows ranks high (`decide.directed_cells`),
+  as `partnerscore decide` does; the others explore uniformly;
 - reference: the same loop, but every proposal of every month is labelled
   (accept-everything data, no selection bias); it decides like the others;
 - oracle: accepts the top `capacity` proposals by their true probability; no model.
@@ -50,7 +54,7 @@ import pandas as pd
 from results_file import write_report
 from selection_candidates import Pick, picks
 from selection_months import Month, TestSet, simulated_months, test_set, validated
-from selection_report import LOOPS, MODES, ORACLES, report
+from selection_report import DIRECTED, LOOPS, MODES, ORACLES, report
 from selection_scenarios import SCENARIOS, Scenario, overridden
 
 from model.config import Config
@@ -62,6 +66,8 @@ from model.propensity import scoring_weights
 from model.scorer import ScoringModel
 from model.selection import fit_procedure, prepare
 from model.training import train_model
+from pipelines.jobs.decide import cells_of, high_ranked_cells
+from pipelines.jobs.surprises import weak_signals_if_possible
 from pipelines.settings import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,8 +133,21 @@ def accepted_by(loop: Loop, current: Month, scenario: Scenario,
         top = np.argsort(-ranking, kind="stable")[:settings.capacity]
         return np.isin(np.arange(len(current.probability)), top), np.ones(len(top))
     scores = loop.champion.predict_proba(current.typed)
-    accepted, propensity = choose(scores, settings.capacity, settings.explore_rate, loop.rng)
+    directed = directed_pool(loop, current.typed) if loop.name == DIRECTED else None
+    accepted, propensity = choose(scores, settings.capacity, settings.explore_rate, loop.rng,
+                                  directed=directed,
+                                  directed_share=0.0 if directed is None
+                                  else loop.config.decide.directed_share)
     return (overridden(accepted, current.feeling) if scenario.overrides else accepted), propensity
+
+
+def directed_pool(loop: Loop, proposals: pd.DataFrame) -> np.ndarray:
+    """Per proposal of the month, whether it is in a cell that the weak-signal report of the
+    loop's labelled rows ranks high (`partnerscore decide`'s directed pool)."""
+    config = loop.config
+    signals = weak_signals_if_possible(validated(loop.labelled, config), config, "labelled rows")
+    cells = high_ranked_cells(signals, config.decide.directed_cells).cells
+    return np.array([c is not None for c in cells_of(proposals, cells)], dtype=bool)
 
 
 def decide_month(loop: Loop, current: Month, scenario: Scenario, settings: Settings) -> None:
@@ -188,6 +207,14 @@ def score(loop: Loop, scenario: Scenario, seed: int, period: int, test: TestSet)
                  -1 if loop.name in ORACLES else pairs)
 
 
+def _weighting(loop: str, settings: Settings) -> str:
+    """A loop's `model.propensity_weights`: its own mode, the shipped one for the directed
+    loop, none for the reference (it labels everything)."""
+    if loop in MODES:
+        return loop
+    return settings.config.model.propensity_weights if loop == DIRECTED else "none"
+
+
 def run_seed(scenario: Scenario, seed: int, settings: Settings) -> tuple[list[Score], list[Pick]]:
     """Every loop over every month of one scenario and seed: a score per loop and month, and
     the candidate check on the none loop's labelled rows after the last month."""
@@ -195,7 +222,7 @@ def run_seed(scenario: Scenario, seed: int, settings: Settings) -> tuple[list[Sc
     trial, months = simulated_months(scenario, seed, settings, settings.config)
     first = train_model(trial.typed, settings.config, seed=seed)
     loops = [Loop(name, dataclasses.replace(settings.config, model=dataclasses.replace(
-                      settings.config.model, propensity_weights=name if name in MODES else "none")),
+                      settings.config.model, propensity_weights=_weighting(name, settings))),
                   [trial.raw], np.random.default_rng([seed, 7]), first.model,
                   (first.chosen, first.model)) for name in LOOPS]
     scores = [score(loop, scenario, seed, 0, test) for loop in loops]
