@@ -3,8 +3,9 @@
 For each seed and size the simulator draws a history twice from the same proposals:
 with its planted pairs (model/simulate.py `SURPRISE_PAIRS`) and without them
 (`surprises=False`), so only the outcomes differ. Each goes through the contract as
-the CLI reads it (bench/quality.py `validated`) and is learned twice, side by side:
-with the configuration's watched pairs (`interactions:`) and without any. Every model
+the CLI reads it (bench/quality.py `validated`) and is learned side by side: with the
+configuration's watched pairs (`interactions:`), without any, and (bayes) with the
+planted cells marked (below). Every model
 is scored on a 20,000-proposal test set of the same kind (planted or not; simulator
 seed 10000, as in bench/quality.py and bench/cold_start.py) against the Bayes limit
 (the true probabilities on that set):
@@ -61,7 +62,7 @@ from model.config import Config, parse_config
 from model.scorer import BAYES, ScoringModel
 from model.selection import BAYES_SPEC, fit_final, prepare
 from model.simulate import SURPRISE_PAIRS
-from model.verdicts import LearnedPair
+from model.verdicts import BeliefCheck, LearnedPair
 from pipelines.settings import default_config_text, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,8 +83,9 @@ VARIANTS = ("pairs", "none")
 MARKED = "marked"  # the suspected cells marked by yes/no columns with a belief (bayes)
 MARKED_BELIEF = {"strength": "weak"}
 NAMES = {"auc": "AUC", "brier": "Brier"}
-# The scoring model, the kind of candidate chosen and the pair cells the training reports.
-Fitted = tuple[ScoringModel, str, Callable[[], list[LearnedPair]]]
+# The scoring model, the kind of candidate chosen, the pair cells the training reports and
+# the verdict on each belief about a marking column (in SURPRISE_PAIRS order; empty without).
+Fitted = tuple[ScoringModel, str, Callable[[], list[LearnedPair]], Callable[[], tuple[str, ...]]]
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ class Fit:
     chosen: str  # the kind of candidate trained
     clear_planted: int  # planted cells among the pairs the training reports as clear
     clear_elsewhere: int  # other cells reported as clear (nothing is planted there)
+    verdicts: tuple[str, ...] = ()  # marked: the verdict on each marking column's belief
 
 
 def without_pairs(config: Config) -> Config:
@@ -170,12 +173,21 @@ def learner(model: str, train: pd.DataFrame, config: Config,
     def alone(variant: Config) -> Fitted:
         scoring, estimator, _ = fit_final(BAYES_SPEC, data, variant, seed)
         return scoring, BAYES, lambda: estimator.posterior_.pair_effects(
-            scoring.encoder.transform(data.proposals), data.y, weights=data.weights)
+            scoring.encoder.transform(data.proposals), data.y, weights=data.weights), \
+            lambda: marking_verdicts(estimator.posterior_.belief_checks())
 
     def whole(variant: Config) -> Fitted:
         result = product(train, variant, seed)
-        return result.model, result.chosen.kind, lambda: result.pairs
+        return result.model, result.chosen.kind, lambda: result.pairs, \
+            lambda: marking_verdicts(result.beliefs)
     return alone if model == "bayes" else whole
+
+
+def marking_verdicts(checks: list[BeliefCheck]) -> tuple[str, ...]:
+    """The verdict on each marking column's belief, in SURPRISE_PAIRS order (empty without)."""
+    by_feature = {check.feature: check.verdict for check in checks}
+    return tuple(by_feature[marked_column(i)] for i in range(len(SURPRISE_PAIRS))
+                 if marked_column(i) in by_feature)
 
 
 def clear_cells(cells: list[LearnedPair]) -> tuple[int, int]:
@@ -203,13 +215,13 @@ def fit_both(model: str, size: int, seed: int, planted: bool, test: TestSet,
     fits = []
     for variant, frame, fit, config, scored in runs:
         started = time.perf_counter()
-        scoring, chosen, cells = fit(config)
+        scoring, chosen, cells, verdicts = fit(config)
         seconds = time.perf_counter() - started
         p = scoring.predict_proba(scored.proposals)
         fits.append(Fit(model, size, seed, planted, variant, auc(scored, p),
                         brier_ratio(scored, p), seconds, time.perf_counter() - started - seconds,
                         segment_ratios(scored, p), *training_cells(frame, truth), chosen,
-                        *clear_cells(cells())))
+                        *clear_cells(cells()), verdicts()))
     show(fits)
     return fits
 
@@ -442,11 +454,21 @@ def _marked_verdict(fits: list[Fit]) -> str:
 MARKED_HEADER = ["planted pairs", "rows", "seeds", "AUC ÷ Bayes: marked / pairs / none",
                  "Brier ÷ Bayes: marked / pairs / none",
                  "ΔAUC marked − pairs: median (seeds ahead)", "ΔBrier marked − pairs: median",
-                 "goal: AUC / Brier, marked"]
+                 "beliefs confirmed / uncertain / contradicted", "goal: AUC / Brier, marked"]
 MARKED_CELL_HEADER = ["planted pairs", "rows", "cell", "training rows",
                       "median |predicted ÷ true − 1|: marked / pairs",
                       "median predicted ÷ true: marked / pairs",
                       f"seeds within {SEGMENT_GOAL:.0%}: marked / pairs"]
+
+
+VERDICTS = ("confirmed", "uncertain", "contradicted")
+
+
+def verdict_shares(fits: list[Fit]) -> str:
+    """How often `train` would call a marking column's belief each verdict (every column of
+    every history counted once)."""
+    verdicts = [v for f in fits for v in f.verdicts]
+    return " / ".join(f"{verdicts.count(v)}" for v in VERDICTS) + f" of {len(verdicts)}"
 
 
 def _marked_and(fits: list[Fit], value: Callable[[list[Fit]], float], spec: str,
@@ -471,6 +493,7 @@ def marked_rows(fits: list[Fit]) -> tuple[list[list[str]], list[list[str]]]:
                 _marked_and(group, of("brier"), ".4f", (MARKED, *VARIANTS)),
                 f"{median(gaps):+.4f} ({np.mean([g > 0 for g in gaps]):.0%})",
                 f"{median(marked_gaps(group, 'brier')):+.4f}",
+                verdict_shares(pick(group, variant=MARKED)),
                 " / ".join("-" if g is None or not planted else f"{'yes' if met else 'NO'} ({g})"
                            for _, g, met in goals)])
             for i, values in enumerate(SURPRISE_PAIRS):

@@ -24,6 +24,12 @@ ORACLES = ("oracle", "oracle_explore", "oracle_recorded")
 LOOPS = (*LEARNERS, *ORACLES)
 
 
+def present(scores: list[Score], loops: Sequence[str]) -> list[str]:
+    """The loops a run has scores for (a run saved before a loop was added lacks it)."""
+    found = {s.loop for s in scores}
+    return [loop for loop in loops if loop in found]
+
+
 def final(scores: list[Score], scenario: str, loop: str, last: int) -> list[Score]:
     """One loop's scores after the last month, one per seed, in seed order."""
     return sorted((s for s in scores if (s.scenario, s.loop, s.period) == (scenario, loop, last)),
@@ -75,7 +81,7 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 def scenario_rows(scores: list[Score], scenario: str, last: int) -> list[list[str]]:
     """One row per loop after the last month (seed medians)."""
     rows = []
-    for loop in LOOPS:
+    for loop in present(scores, LOOPS):
         done = final(scores, scenario, loop, last)
         ratios = impact_ratios(scores, scenario, loop, last)
         low, high = np.nanquantile(ratios, [0.1, 0.9])
@@ -98,7 +104,7 @@ def period_rows(scores: list[Score], scenario: str, periods: int) -> list[list[s
     out = []
     for period in range(periods + 1):
         cells = []
-        for loop in LEARNERS:
+        for loop in present(scores, LEARNERS):
             auc = median([s.auc for s in final(scores, scenario, loop, period)])
             ratio = median(impact_ratios(scores, scenario, loop, period)) if period else float("nan")
             cells.append(f"{auc:.3f} / {ratio:.3f}" if period else f"{auc:.3f} / -")
@@ -110,7 +116,7 @@ def summary_rows(scores: list[Score], scenarios: list[Scenario], last: int) -> l
     """One row per loop: real impact ÷ oracle and AUC ÷ reference in every scenario."""
     return [[loop, *(f"{median(impact_ratios(scores, s.name, loop, last)):.3f} / "
                      f"{auc_ratio(scores, s.name, loop, last):.3f}" for s in scenarios)]
-            for loop in LOOPS]
+            for loop in present(scores, LOOPS)]
 
 
 def best_mode(scores: list[Score], scenario: str, last: int) -> str:
@@ -123,11 +129,12 @@ def verdict(scores: list[Score], scenarios: list[Scenario], default: str, share:
             last: int) -> str:
     """The goal for the shipped loop (the shipped mode, with directed exploration when
     `share` > 0) in every scenario, and the best mode of each."""
-    shipped = DIRECTED if share > 0 else default
+    shipped = DIRECTED if share > 0 and DIRECTED in present(scores, LOOPS) else default
     ratios = {s.name: median(impact_ratios(scores, s.name, shipped, last)) for s in scenarios}
     met = all(r >= IMPACT_GOAL for r in ratios.values())
     described = f"`model.propensity_weights: {default}`" + (
-        f", `decide.directed_share: {share:g}`: the {DIRECTED} loop" if share > 0 else "")
+        f", `decide.directed_share: {share:g}`: the {DIRECTED} loop" if shipped == DIRECTED
+        else "")
     return (f"Goal (the shipped loop, {described}, captures at least "
             f"{IMPACT_GOAL:.0%} of the oracle's real impact after {last} months): "
             f"{'met' if met else 'NOT met'} ("
@@ -202,7 +209,8 @@ def report(scores: list[Score], chosen: list[Pick], settings: Settings, scenario
                                   "positives", "promotions"],
                                  scenario_rows(scores, scenario.name, last)),
                   "Per month, AUC / real impact so far ÷ the oracle's:",
-                  markdown_table(["month", *LEARNERS], period_rows(scores, scenario.name, last))]
+                  markdown_table(["month", *present(scores, LEARNERS)],
+                                 period_rows(scores, scenario.name, last))]
     if chosen:
         parts += [f"## Choosing among the shipped candidates ({', '.join(settings.candidates)})",
                   "On the none loop's labelled rows after the last month, cross-validation (fits "
