@@ -126,7 +126,7 @@ def marked_config() -> Config:
     spec = yaml.safe_load(default_config_text())
     for i, values in enumerate(SURPRISE_PAIRS):
         spec["columns"][marked_column(i)] = {
-            "type": "boolean", "required": False, "feature": True, "label": " × ".join(values),
+            "type": "boolean", "required": True, "feature": True, "label": " × ".join(values),
             "monotone": "increasing", "belief": dict(MARKED_BELIEF)}
     return parse_config(spec, digest=MARKED)
 

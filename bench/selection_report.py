@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from selection_candidates import Pick
     from selection_scenarios import Scenario
 
-IMPACT_GOAL = 0.90  # the default loop's real impact after six months, as a share of the oracle's
+IMPACT_GOAL = 0.90  # the shipped loop's real impact after six months, as a share of the oracle's
 MODES = ("none", "fit", "evaluation")
 # The loop as shipped: the configured weighting and directed exploration
 # (`decide.directed_share` of the exploring places to the weak-signal report's top cells).
@@ -134,7 +134,7 @@ def verdict(scores: list[Score], scenarios: list[Scenario], default: str, share:
     met = all(r >= IMPACT_GOAL for r in ratios.values())
     described = f"`model.propensity_weights: {default}`" + (
         f", `decide.directed_share: {share:g}`: the {DIRECTED} loop" if shipped == DIRECTED
-        else "")
+        else "; this run has no directed loop, so it is read on none" if share > 0 else "")
     return (f"Goal (the shipped loop, {described}, captures at least "
             f"{IMPACT_GOAL:.0%} of the oracle's real impact after {last} months): "
             f"{'met' if met else 'NOT met'} ("
