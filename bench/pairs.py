@@ -5,10 +5,9 @@ with its planted pairs (model/simulate.py `SURPRISE_PAIRS`) and without them
 (`surprises=False`), so only the outcomes differ. Each goes through the contract as
 the CLI reads it (bench/quality.py `validated`) and is learned side by side: with the
 configuration's watched pairs (`interactions:`), without any, and (bayes) with the
-planted cells marked (below). Every model
-is scored on a 20,000-proposal test set of the same kind (planted or not; simulator
-seed 10000, as in bench/quality.py and bench/cold_start.py) against the Bayes limit
-(the true probabilities on that set):
+planted cells marked (below). Every model is scored on a 20,000-proposal test set of the
+same kind (planted or not; simulator seed 10000, as in bench/quality.py and
+bench/cold_start.py) against the Bayes limit (the true probabilities on that set):
 
 - bayes: the bayes_logistic procedure alone (`model.selection.fit_final`, the body of
   `fit_procedure`, with `BAYES_SPEC`), every size and seed;
@@ -250,15 +249,18 @@ def pick(fits: list[Fit], **where: object) -> list[Fit]:
     return [f for f in fits if all(getattr(f, k) == v for k, v in where.items())]
 
 
-def both(fits: list[Fit], value: Callable[[list[Fit]], float], spec: str) -> str:
-    """A figure with pairs and without, as `with / without`."""
-    return " / ".join(format(value(pick(fits, variant=v)), spec) for v in VARIANTS)
+def both(fits: list[Fit], value: Callable[[list[Fit]], float], spec: str,
+         variants: tuple[str, ...] = VARIANTS) -> str:
+    """A figure for each variant, with pairs and without by default, as `with / without`."""
+    return " / ".join(format(value(pick(fits, variant=v)), spec) for v in variants)
 
 
-def differences(fits: list[Fit], metric: str) -> list[float]:
-    """Per seed: the metric with pairs minus without (same history)."""
+def differences(fits: list[Fit], metric: str, variant: str = "pairs",
+                against: str = "none") -> list[float]:
+    """Per seed: the metric of `variant` minus `against` (same history), by default with
+    pairs minus without."""
     by_seed = {(f.seed, f.variant): getattr(f, metric) for f in fits}
-    return [by_seed[s, "pairs"] - by_seed[s, "none"] for s in sorted({f.seed for f in fits})]
+    return [by_seed[s, variant] - by_seed[s, against] for s in sorted({f.seed for f in fits})]
 
 
 def paired(fits: list[Fit], metric: str) -> float:
@@ -425,8 +427,7 @@ def verdicts(fits: list[Fit]) -> str:
 
 def marked_gaps(fits: list[Fit], metric: str) -> list[float]:
     """Per seed: the metric with the cells marked minus with the pair terms alone."""
-    by_seed = {(f.seed, f.variant): getattr(f, metric) for f in fits}
-    return [by_seed[s, MARKED] - by_seed[s, "pairs"] for s in sorted({f.seed for f in fits})]
+    return differences(fits, metric, MARKED, "pairs")
 
 
 def _marked_verdict(fits: list[Fit]) -> str:
@@ -471,11 +472,6 @@ def verdict_shares(fits: list[Fit]) -> str:
     return " / ".join(f"{verdicts.count(v)}" for v in VERDICTS) + f" of {len(verdicts)}"
 
 
-def _marked_and(fits: list[Fit], value: Callable[[list[Fit]], float], spec: str,
-                variants: tuple[str, ...] = (MARKED, "pairs")) -> str:
-    return " / ".join(format(value(pick(fits, variant=v)), spec) for v in variants)
-
-
 def marked_rows(fits: list[Fit]) -> tuple[list[list[str]], list[list[str]]]:
     """The planted cells marked beside the pooled pair terms alone and no pairs, on the same
     histories (planted: a right suspicion; nothing planted: a wrong one): quality per size,
@@ -489,8 +485,8 @@ def marked_rows(fits: list[Fit]) -> tuple[list[list[str]], list[list[str]]]:
             goals = [goal(group, metric, size, MARKED) for metric in ("auc", "brier")]
             quality.append([
                 history, str(size), str(len(gaps)),
-                _marked_and(group, of("auc"), ".4f", (MARKED, *VARIANTS)),
-                _marked_and(group, of("brier"), ".4f", (MARKED, *VARIANTS)),
+                both(group, of("auc"), ".4f", (MARKED, *VARIANTS)),
+                both(group, of("brier"), ".4f", (MARKED, *VARIANTS)),
                 f"{median(gaps):+.4f} ({np.mean([g > 0 for g in gaps]):.0%})",
                 f"{median(marked_gaps(group, 'brier')):+.4f}",
                 verdict_shares(pick(group, variant=MARKED)),
@@ -499,7 +495,7 @@ def marked_rows(fits: list[Fit]) -> tuple[list[list[str]], list[list[str]]]:
             for i, values in enumerate(SURPRISE_PAIRS):
                 cells.append([history, str(size), " × ".join(values),
                               f"{median([f.cell_rows[i] for f in group]):.0f}",
-                              *(_marked_and(group, per_cell(i, figure), spec)
+                              *(both(group, per_cell(i, figure), spec, (MARKED, "pairs"))
                                 for figure, spec in CELL_FIGURES)])
     return quality, cells
 
@@ -514,6 +510,7 @@ def _seed_counts(fits: list[Fit], model: str) -> str:
 def report(fits: list[Fit], tests: dict[bool, TestSet], command: str,
            seconds: tuple[float, float]) -> str:
     """The figures as markdown."""
+    marked_quality, marked_cells = marked_rows(fits)
     return "\n\n".join([
         "# Pair terms: planted segments, quality and cost", f"Command: `{command}`",
         f"Test sets: {TEST_ROWS:,} proposals (simulator seed {TEST_SEED}), with the planted "
@@ -539,8 +536,8 @@ def report(fits: list[Fit], tests: dict[bool, TestSet], command: str,
         "the pooled pair terms alone; *none*: no pair term; the same histories and test sets; "
         "planted: a right suspicion, none: the same cells marked where nothing is planted; "
         "seeds ahead: share of seeds where marked has the higher AUC):",
-        markdown_table(MARKED_HEADER, marked_rows(fits)[0]),
-        markdown_table(MARKED_CELL_HEADER, marked_rows(fits)[1]),
+        markdown_table(MARKED_HEADER, marked_quality),
+        markdown_table(MARKED_CELL_HEADER, marked_cells),
     ]) + "\n"
 
 

@@ -31,7 +31,8 @@ champions (and the directed loop through its directed pool). Frames go through t
 contract as the CLI reads them (CSV bytes, raw strings, `validate_frame`). Each
 champion is scored on 10,000 accept-everything proposals of the scenario drawn from
 another seed. Real impact captured: accepted proposals with real impact over the six
-months, divided by the oracle's in the same seed; expected impact: the same with true probabilities summed.
+months, divided by the oracle's in the same seed; expected impact: the same with true
+probabilities summed.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/selection_bias.py            # full run, writes results
     OMP_NUM_THREADS=1 .venv/bin/python bench/selection_bias.py --quick    # two seeds, nothing written

@@ -46,11 +46,13 @@ def _history(n: int, seed: int, planted: float) -> tuple[pd.DataFrame, np.ndarra
     return frame, (rng.random(n) < truth).astype(float), truth
 
 
-def _fit(frame: pd.DataFrame, y: np.ndarray, pairs: tuple[tuple[str, str], ...]
-         ) -> tuple[BayesianLogistic, FeatureEncoder]:
-    encoder = FeatureEncoder(FEATURES, rare_level_min_count=1, pairs=pairs).fit(frame)
+def _fit(frame: pd.DataFrame, y: np.ndarray, pairs: tuple[tuple[str, str], ...],
+         features: tuple[Column, ...] = FEATURES) -> tuple[BayesianLogistic, FeatureEncoder]:
+    """The bayes model of `features` (with the beliefs they declare) and `pairs`."""
+    encoder = FeatureEncoder(features, rare_level_min_count=1, pairs=pairs).fit(frame)
     X = encoder.transform(frame)
-    return BayesianLogistic(build_prior((), encoder, X, y)).fit(X, y), encoder
+    return BayesianLogistic(build_prior(default_beliefs(features), encoder, X, y)).fit(X, y), \
+        encoder
 
 
 def test_a_planted_cell_is_learned_and_its_segment_calibrated() -> None:
@@ -162,13 +164,6 @@ def _marked(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(suspected=((frame["sector"] == "a") & (frame["kind"] == "x")).astype(float))
 
 
-def _fit_marked(frame: pd.DataFrame, y: np.ndarray) -> tuple[BayesianLogistic, FeatureEncoder]:
-    features = (*FEATURES, SUSPECTED)
-    encoder = FeatureEncoder(features, rare_level_min_count=1, pairs=(PAIR,)).fit(_marked(frame))
-    X = encoder.transform(_marked(frame))
-    return BayesianLogistic(build_prior(default_beliefs(features), encoder, X, y)).fit(X, y), encoder
-
-
 @pytest.mark.parametrize("planted", [PLANTED, 0.0])
 def test_a_suspected_cell_marked_with_a_belief_is_learned_from_its_own_rows(planted: float) -> None:
     """A cell of 13-23 rows: marked, its segment follows its own outcomes where the pooled
@@ -180,7 +175,7 @@ def test_a_suspected_cell_marked_with_a_belief_is_learned_from_its_own_rows(plan
     for seed in range(6):
         frame, y, _ = _history(600, seed, planted)
         pooled, encoder = _fit(frame, y, (PAIR,))
-        marked, marked_encoder = _fit_marked(frame, y)
+        marked, marked_encoder = _fit(_marked(frame), y, (PAIR,), (*FEATURES, SUSPECTED))
         for name, p in (("pooled", pooled.predict_proba(encoder.transform(test))),
                         ("marked", marked.predict_proba(marked_encoder.transform(_marked(test))))):
             errors[name].append(abs(p[cell].mean() / truth[cell].mean() - 1))

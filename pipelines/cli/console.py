@@ -26,10 +26,6 @@ from pipelines.errors import ReaderGone
 from pipelines.report.card import no_pairs_text, pair_headers, pair_rows
 
 
-# Without a terminal (pipes, CI logs) rich would assume 80 columns, too narrow for reasons,
-# and would break a long file path in an error message across lines (one could no longer
-# copy it, nor find it with grep): there, messages are printed on one line, and error
-# tables are 150 wide unless COLUMNS says otherwise.
 class PlainTable(Table):
     """A table whose title, headers and text cells are shown exactly as given. Rich reads
     brackets in plain strings as markup: a partner named "[Acme] Studio" would lose its
@@ -47,6 +43,10 @@ class PlainTable(Table):
         super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **options)
 
 
+# Without a terminal (pipes, CI logs) rich would assume 80 columns, too narrow for reasons,
+# and would break a long file path in an error message across lines (one could no longer
+# copy it, nor find it with grep): there, messages are printed on one line, and error
+# tables are 150 wide unless COLUMNS says otherwise.
 class _Output(Console):
     """Standard output or error: a reader that stops early (`| head`) ends the command
     quietly with status 0, or with its failure's own status (`pipelines.cli.exits`), not
@@ -127,7 +127,7 @@ def beliefs_table(training: TrainingRecord, level: float = 0.9) -> Table | None:
     if not entries:
         return None
     table = PlainTable(title="Beliefs against the outcomes (effects in log-odds per typical change)",
-                  title_justify="left", show_header=False)
+                       title_justify="left", show_header=False)
     table.add_column("belief", overflow="fold")
     for entry in entries:
         table.add_row(entry.sentence(level))
@@ -139,7 +139,7 @@ def pairs_table(training: TrainingRecord) -> Table | str:
     if not training.pairs:
         return escape(no_pairs_text(training))
     table = PlainTable(title="Pairs learned (a term on top of the two features' own effects)",
-                  title_justify="left")
+                       title_justify="left")
     for header in pair_headers(training.pairs):
         table.add_column(header, justify="left" if header == "pair" else "right")
     for row in pair_rows(training.pairs):
@@ -216,7 +216,7 @@ def ranked_table(batch: ScoredBatch, note: str) -> None:
     if batch.provisional:
         out.print(provisional_line(int(batch.model.get("positives") or 0)))
     table = PlainTable(title="Proposals ranked by probability of real impact", title_justify="left",
-                  show_lines=True)
+                       show_lines=True)
     for column, justify in (("#", "right"), ("proposal", "left"), ("partner", "left"),
                             ("impact", "right"), (_level_name(batch), "right"),
                             ("grade", "center"), ("for (points)", "left"),

@@ -236,7 +236,7 @@ def decide(workspace: Workspace, config: Config, file: str, *, capacity: int,
     directed = (f"{share:.0%} of it directed" if share and outcome.directed is not None
                 and outcome.directed.cells else "uniform")
     table = PlainTable(title=f"Decisions (capacity {capacity}, exploration {explore_rate:.0%}, "
-                        f"{directed})", title_justify="left")
+                             f"{directed})", title_justify="left")
     for column in ("rank", "proposal", "impact", "decision", "drawn", "propensity", "cell"):
         table.add_column(column)
     for d in sorted(outcome.decisions, key=lambda d: d.rank):
